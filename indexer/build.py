@@ -1,0 +1,114 @@
+"""``xmr index build``: reader (manifest) -> mapper (Embedder) -> writer (bundle), then publish.
+
+The FAISS index is exact inner product over unit-norm vectors (cosine). Item ``row`` i in
+items.sqlite is FAISS id i; clip features of item i are ``clips/features.npy[offsets[i]:offsets[i+1]]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from indexer import bundle
+from indexer.embed import Embedded, Embedder, batches, model_id
+from indexer.manifest import InputItem, read_manifest
+from xmr.errors import MediaError
+
+log = logging.getLogger(__name__)
+FACTORY = "Flat"
+
+
+@dataclass
+class BuildReport:
+    version: str
+    path: Path
+    counts: dict[str, int]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (uri, reason)
+    onnx_max_abs_diff: float = 0.0
+
+
+def corpus_fingerprint(items: list[InputItem]) -> str:
+    """sha256 over (id, uri, size) of every listed item: a changed corpus gets a new fingerprint."""
+    h = hashlib.sha256()
+    for it in sorted(items, key=lambda i: i.id):
+        size = it.path.stat().st_size if it.path.is_file() else -1
+        h.update(f"{it.id}\t{it.uri}\t{size}\n".encode())
+    return h.hexdigest()
+
+
+def embed_corpus(embedder: Embedder, items: list[InputItem], batch_size: int) -> Embedded:
+    total = Embedded()
+    with tqdm(total=len(items), desc="embedding", unit="item") as bar:
+        for batch in batches(items, batch_size):
+            part = embedder.embed(batch)
+            for name in ("items", "vectors", "clips", "durations", "failed"):
+                getattr(total, name).extend(getattr(part, name))
+            bar.update(len(batch))
+    return total
+
+
+def write_index(path: Path, vectors: np.ndarray) -> None:
+    index = faiss.index_factory(vectors.shape[1], FACTORY, faiss.METRIC_INNER_PRODUCT)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    faiss.write_index(index, str(path))
+
+
+def write_clips(path: Path, clips: list[np.ndarray], dim: int) -> None:
+    path.mkdir()
+    lengths = np.array([len(c) for c in clips], np.int64)
+    np.save(path / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+    feats = np.concatenate(clips) if lengths.sum() else np.zeros((0, dim), np.float32)
+    np.save(path / "features.npy", feats.astype(np.float16))  # memory-mapped by the service
+
+
+def stage(staging: Path, emb: Embedded, embedder: Embedder) -> None:
+    vectors = np.stack(emb.vectors)
+    write_index(staging / "index.faiss", vectors)
+    write_clips(staging / "clips", emb.clips, embedder.dim)
+    rows = [
+        bundle.Item(row, it.id, it.modality, it.uri, dur, it.title, it.tags, {**it.metadata, "path": str(it.path)})
+        for row, (it, dur) in enumerate(zip(emb.items, emb.durations, strict=True))
+    ]
+    bundle.write_items(staging / "items.sqlite", rows)
+
+
+def build(manifest: Path, collection: str, root: Path, run_dir: Path, batch_size: int = 32,
+          keep: int = 3) -> BuildReport:
+    """Index every readable item of ``manifest`` and publish a new version of ``collection``.
+
+    Unreadable media are skipped and listed in the report (and in manifest.json). Nothing live
+    changes unless the whole bundle was written and sealed.
+    """
+    from models.export import export_text_encoder
+
+    items = read_manifest(manifest)
+    embedder = Embedder(run_dir)
+    emb = embed_corpus(embedder, items, batch_size)
+    if not emb.items:
+        raise MediaError(f"{manifest}: none of the {len(items)} listed media could be read")
+    version, staging = bundle.staging_dir(root, collection)
+    try:
+        stage(staging, emb, embedder)
+        err = export_text_encoder(embedder.model, embedder.tokenizer, staging)
+        counts = {m: sum(it.modality == m for it in emb.items) for m in ("video", "image")}
+        skipped = [(it.uri, reason) for it, reason in emb.failed]
+        fields: dict[str, Any] = {
+            "model_id": model_id(run_dir, embedder.cfg), "dim": embedder.dim, "metric": "inner_product",
+            "faiss_factory": FACTORY, "counts": counts, "corpus_fingerprint": corpus_fingerprint(items),
+            "clip_rate": embedder.clip_rate, "onnx_max_abs_diff": err,
+            "skipped": [{"uri": u, "reason": r} for u, r in skipped],
+        }
+        path = bundle.publish(root, collection, version, staging, fields)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    bundle.collect_garbage(root, collection, keep=keep)
+    return BuildReport(version, path, counts, skipped, err)

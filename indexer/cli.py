@@ -1,0 +1,32 @@
+"""``xmr index build``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+app = typer.Typer(help="Build and publish index bundles.", no_args_is_help=True)
+log = logging.getLogger(__name__)
+
+
+@app.command("build")
+def build_cmd(
+    manifest: Path = typer.Argument(..., help="manifest.jsonl / .csv, or a folder of media."),
+    collection: str = typer.Option("demo", help="Collection name."),
+    root: Path = typer.Option(Path("bundles"), help="Bundle root."),
+    model: Path = typer.Option(Path("runs/demo"), help="Trained run folder (xmr train --out)."),
+    batch_size: int = typer.Option(32, min=1),
+    keep: int = typer.Option(3, min=1, help="Published versions to keep."),
+) -> None:
+    """Decode, embed, index and publish; unreadable media are reported and skipped."""
+    from indexer.build import build
+
+    report = build(manifest, collection, root, model, batch_size=batch_size, keep=keep)
+    for uri, reason in report.skipped:
+        console.print(f"[yellow]skipped[/] {uri}: {reason}")
+    console.print(f"[green]published[/] {collection}/{report.version}: {report.counts} "
+                  f"({len(report.skipped)} skipped) -> {report.path}")

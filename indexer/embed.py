@@ -1,0 +1,99 @@
+"""Mapper: media files -> item embeddings (E,) and per-clip features (T, E), in batches.
+
+Unreadable media are reported (returned in ``failed``) and skipped; the rest are embedded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.manifest import InputItem
+from xmr.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Embedded:
+    """Embeddings of the readable items of one batch, in input order."""
+
+    items: list[InputItem] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)  # each (E,) float32, unit norm
+    clips: list[np.ndarray] = field(default_factory=list)  # each (T, E) float32; (0, E) for images
+    durations: list[float] = field(default_factory=list)  # seconds; 0 for images
+    failed: list[tuple[InputItem, str]] = field(default_factory=list)
+
+
+class Embedder:
+    """Loads a trained run once; ``embed`` turns a batch of items into vectors."""
+
+    def __init__(self, run_dir: Path, device: str = "cpu") -> None:
+        from models.train import load_trained
+
+        self.model, self.tokenizer, self.cfg = load_trained(run_dir)
+        self.device = device
+        self.model.to(device)
+        self.clip_rate: float = float(self.cfg["clip_rate"])
+        self.frame_size: int = int(self.cfg["frame_size"])
+        self.dim: int = int(self.cfg["embed_dim"])
+
+    def read(self, item: InputItem) -> tuple[np.ndarray, float]:
+        """Frames (T, S, S, 3) uint8 and duration (s) of one item; raises MediaError."""
+        from models.data.media import decode_video, read_image
+
+        if item.modality == "video":
+            return decode_video(item.path, self.clip_rate, self.frame_size)
+        if item.modality == "image":
+            return read_image(item.path, self.frame_size), 0.0
+        raise MediaError(f"{item.uri}: unknown modality {item.modality!r}")
+
+    def embed(self, batch: list[InputItem]) -> Embedded:
+        out = Embedded()
+        frames: list[np.ndarray] = []
+        for item in batch:
+            try:
+                f, duration = self.read(item)
+            except MediaError as exc:
+                out.failed.append((item, str(exc)))
+                continue
+            out.items.append(item)
+            frames.append(f)
+            out.durations.append(duration)
+        if frames:
+            vecs, clips = self.forward(frames)
+            out.vectors += list(vecs)
+            out.clips += [c if it.modality == "video" else c[:0] for c, it in zip(clips, out.items, strict=True)]
+        return out
+
+    def forward(self, frames: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Raw encoder forward on decoded frames: vectors (B, E) and per-item clips [(T_i, E)]."""
+        import torch
+
+        lengths = np.array([len(f) for f in frames])
+        padded = np.zeros((len(frames), int(lengths.max()), *frames[0].shape[1:]), np.uint8)
+        for i, f in enumerate(frames):
+            padded[i, : len(f)] = f
+        mask = (np.arange(padded.shape[1])[None] < lengths[:, None]).astype(np.int64)
+        with torch.no_grad():
+            v, c = self.model.encode_video(torch.from_numpy(padded).to(self.device), torch.from_numpy(mask).to(self.device))
+        clips = c.cpu().numpy()
+        return v.cpu().numpy().astype(np.float32), [clips[i, :n].astype(np.float32) for i, n in enumerate(lengths)]
+
+
+def batches(items: list[InputItem], size: int) -> Iterator[list[InputItem]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def model_id(run_dir: Path, cfg: dict[str, Any]) -> str:
+    """Model name + first 12 hex of the checkpoint's sha256: changes whenever the weights do."""
+    from indexer.bundle import sha256_file
+
+    ckpt = run_dir / "last.pt" if run_dir.is_dir() else run_dir
+    return f"{cfg.get('name', cfg['arch'])}-{sha256_file(ckpt)[:12]}"

@@ -1,0 +1,86 @@
+"""``xmr demo-data``, ``xmr train``, ``xmr eval``, ``xmr export``. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def demo_data(
+    out: Path = typer.Option(Path("data/demo"), help="Output folder."),
+    videos: int = typer.Option(1000, min=1, help="Number of videos."),
+    images: int = typer.Option(200, min=0, help="Number of images."),
+    seed: int = typer.Option(0, help="Random seed; same seed, same corpus."),
+) -> None:
+    """Write the demo corpus: mp4 videos of moving digits, captions, moments, splits."""
+    from models.data.demo_corpus import build_demo_corpus
+
+    manifest = build_demo_corpus(out, videos=videos, images=images, seed=seed)
+    console.print(f"[green]wrote[/] {videos} videos + {images} images; manifest {manifest}")
+
+
+def train(
+    data: Path = typer.Option(Path("data/demo"), help="Corpus folder (msrvtt.json + manifest.jsonl)."),
+    out: Path = typer.Option(Path("runs/demo"), help="Run folder for checkpoints."),
+    config: str = typer.Option("baseline", help="Model config name (models/configs) or path."),
+    epochs: int = typer.Option(12, min=1),
+    batch_size: int = typer.Option(64, min=2),
+    lr: float = typer.Option(2e-3),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(False, "--resume", help="Continue from <out>/last.pt."),
+    max_steps: int = typer.Option(0, help="Stop after this many steps (0 = no limit)."),
+    max_minutes: float = typer.Option(0.0, help="Stop after the epoch that passes this budget (0 = none)."),
+) -> None:
+    """Train the dual encoder with symmetric InfoNCE; checkpoints every epoch."""
+    from models.train import TrainOptions
+    from models.train import train as run
+
+    if not (data / "msrvtt.json").is_file():
+        raise typer.BadParameter(f"{data}/msrvtt.json not found; run `xmr demo-data --out {data}`", param_hint="--data")
+    metrics = run(TrainOptions(data, out, config, epochs, batch_size, lr, seed, resume,
+                               max_steps or None, max_minutes or None))
+    console.print_json(json.dumps(metrics))
+
+
+def evaluate(
+    run: Path = typer.Option(Path("runs/demo"), help="Run folder."),
+    data: Path = typer.Option(Path("data/demo"), help="Corpus folder."),
+    split: str = typer.Option("test", help="train, val or test."),
+    out: Path = typer.Option(None, help="Also write the metrics as JSON here."),
+) -> None:
+    """Text->video and video->text R@1/5/10, MdR, MnR (and text->image) on a split."""
+    from models.data.datasets import load_corpus
+    from models.evaluate import evaluate_split
+    from models.train import load_trained
+
+    model, tok, cfg = load_trained(run)
+    metrics = evaluate_split(model, tok, cfg, load_corpus(data), split, data / ".cache")
+    if out:
+        out.write_text(json.dumps(metrics, indent=2))
+    print(json.dumps(metrics, indent=2))  # noqa: T201  (the command's output)
+
+
+def export(
+    run: Path = typer.Option(Path("runs/demo"), help="Run folder."),
+    out: Path = typer.Option(None, help="Output folder (default <run>/export)."),
+) -> None:
+    """Export the text encoder to ONNX (+ tokenizer.json); fails if ONNX and torch differ > 1e-4."""
+    from models.export import export_text_encoder
+    from models.train import load_trained
+
+    model, tok, _ = load_trained(run)
+    target = out or run / "export"
+    err = export_text_encoder(model, tok, target)
+    console.print(f"[green]exported[/] {target}/text_encoder.onnx (max |onnx - torch| = {err:.1e})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo-data")(demo_data)
+    app.command("train")(train)
+    app.command("eval")(evaluate)
+    app.command("export")(export)

@@ -1,0 +1,54 @@
+"""Evaluation: text->video / video->text (and text->image) R@1/5/10, MdR, MnR on a split.
+
+Protocol (MSR-VTT 1k-A style): one query caption per item, the caption describing the whole
+item (``captions[0]``), against all items of the split and modality.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from models.data.datasets import FrameBank, Sample, cached_frames
+from models.metrics import t2v_v2t
+
+
+@torch.no_grad()
+def embed_texts(model: Any, tok: Tokenizer, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """(N, E) float32 unit-norm text embeddings."""
+    out = []
+    for i in range(0, len(texts), batch_size):
+        enc = tok.encode_batch(texts[i : i + batch_size])
+        ids = torch.tensor([e.ids for e in enc], dtype=torch.int64)
+        mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.int64)
+        out.append(model.encode_text(ids, mask).numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.cfg["embed_dim"]), np.float32)
+
+
+@torch.no_grad()
+def embed_bank(model: Any, bank: FrameBank, batch_size: int = 64) -> np.ndarray:
+    """(N, E) float32 unit-norm item embeddings for every item of ``bank``."""
+    out = []
+    for i in range(0, len(bank.ids), batch_size):
+        frames, mask = bank.batch(np.arange(i, min(i + batch_size, len(bank.ids))))
+        v, _ = model.encode_video(torch.from_numpy(frames), torch.from_numpy(mask))
+        out.append(v.numpy())
+    return np.concatenate(out)
+
+
+def evaluate_split(model: Any, tok: Tokenizer, cfg: dict[str, Any], samples: list[Sample], split: str,
+                   cache_dir: Path) -> dict[str, Any]:
+    """Metrics per modality present in ``split``: {"video": {"t2v": {...}, "v2t": {...}, "n": N}, ...}."""
+    results: dict[str, Any] = {}
+    for modality in ("video", "image"):
+        items = [s for s in samples if s.split == split and s.modality == modality and s.captions]
+        if len(items) < 2:
+            continue
+        bank = cached_frames(items, cfg["clip_rate"], cfg["frame_size"], cache_dir)
+        sim = embed_texts(model, tok, [s.captions[0] for s in items]) @ embed_bank(model, bank).T
+        results[modality] = {**t2v_v2t(sim), "n": len(items)}
+    return results

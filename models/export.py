@@ -1,0 +1,73 @@
+"""ONNX export of the text encoder, checked against torch on a test batch."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+CHECK_TEXTS = ["a red 7 moves left", "a blue 3 appears, then a green 1 moves up", "x", "a yellow 9 moves down"]
+
+
+class _TextGraph(nn.Module):
+    """The exported graph: (input_ids, attention_mask) (B, L) int64 -> embeddings (B, E) float32."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(input_ids=input_ids, attention_mask=attention_mask)
+
+
+def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float = 1e-4) -> float:
+    """Write ``text_encoder.onnx`` and ``tokenizer.json`` into ``out_dir``; return max |onnx - torch|.
+
+    Raises ``RuntimeError`` when ONNX Runtime and torch disagree by more than ``atol``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / "text_encoder.onnx"
+    graph = _TextGraph(model.eval())
+    ids, mask = _encode(tok, CHECK_TEXTS)
+    torch.onnx.export(
+        graph, (torch.from_numpy(ids), torch.from_numpy(mask)), str(onnx_path), dynamo=False,
+        input_names=["input_ids", "attention_mask"], output_names=["embeddings"], opset_version=OPSET,
+        dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                      "embeddings": {0: "batch"}},
+    )
+    tok.save(str(out_dir / "tokenizer.json"))
+    err = max_abs_diff(model, tok, onnx_path, CHECK_TEXTS)
+    if err > atol:
+        raise RuntimeError(f"ONNX text encoder differs from torch by {err:.2e} (> {atol:.0e})")
+    log.info("exported %s (max |onnx - torch| = %.2e)", onnx_path, err)
+    return err
+
+
+def _encode(tok: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    enc = tok.encode_batch(texts)
+    return (np.array([e.ids for e in enc], np.int64), np.array([e.attention_mask for e in enc], np.int64))
+
+
+@torch.no_grad()
+def max_abs_diff(model: Any, tok: Tokenizer, onnx_path: Path, texts: list[str]) -> float:
+    import onnxruntime as ort
+
+    ids, mask = _encode(tok, texts)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(["embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
+    want = model.encode_text(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+    return float(np.abs(got - want).max())
+
+
+def copy_export(src_dir: Path, dst_dir: Path) -> None:
+    for name in ("text_encoder.onnx", "tokenizer.json"):
+        shutil.copy2(src_dir / name, dst_dir / name)

@@ -1,0 +1,38 @@
+"""One factory for every model: JSON config in models/configs + overrides -> nn.Module."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+import models.dual_encoder  # noqa: F401  (registers)
+import models.encoders.text  # noqa: F401
+import models.encoders.vision  # noqa: F401
+import models.losses  # noqa: F401
+from models.registry import MODELS
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+def list_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+def load_config(name: str, **overrides: Any) -> dict[str, Any]:
+    """Config ``name`` (a file stem in models/configs or a path) with top-level ``overrides`` applied."""
+    path = Path(name) if name.endswith(".json") else CONFIG_DIR / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"model config {name!r} not found; known: {list_configs()}")
+    cfg: dict[str, Any] = json.loads(path.read_text())
+    cfg = copy.deepcopy(cfg)
+    cfg.update(overrides)
+    cfg.setdefault("name", path.stem)
+    return cfg
+
+
+def build_model(cfg: dict[str, Any], vocab_size: int) -> nn.Module:
+    return MODELS.get(cfg["arch"])(cfg, vocab_size)

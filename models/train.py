@@ -1,0 +1,162 @@
+"""Training loop for the dual encoder: progress bar, per-epoch checkpoints, ``--resume``.
+
+A run directory holds ``config.json``, ``tokenizer.json``, ``last.pt`` (model + optimizer + epoch)
+and ``metrics.jsonl`` (one line per epoch: train loss, val R@K).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from tqdm import tqdm
+
+from models.data.datasets import FrameBank, Sample, cached_frames, load_corpus
+from models.evaluate import evaluate_split
+from models.factory import build_model, load_config
+from models.tokenizer import build_tokenizer, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOptions:
+    data: Path
+    out: Path
+    config: str = "baseline"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    resume: bool = False
+    max_steps: int | None = None  # stop early (tests, smoke runs)
+    max_minutes: float | None = None  # stop at the end of the epoch that passes this budget
+    threads: int | None = None
+
+
+def tokenize(tok: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    enc = tok.encode_batch(texts)
+    ids = torch.tensor([e.ids for e in enc], dtype=torch.int64)
+    mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.int64)
+    return ids, mask
+
+
+def pick_captions(samples: list[Sample], rng: np.random.Generator) -> list[str]:
+    """Whole-item caption half the time, otherwise one of the partial (per-event) captions."""
+    out = []
+    for s in samples:
+        if len(s.captions) == 1 or rng.random() < 0.5:
+            out.append(s.captions[0])
+        else:
+            out.append(s.captions[int(rng.integers(1, len(s.captions)))])
+    return out
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, epoch: int, step: int,
+                    cfg: dict[str, Any], vocab_size: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"config": cfg, "vocab_size": vocab_size, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "epoch": epoch, "step": step}, tmp)
+    tmp.replace(path)  # a crash mid-save never leaves a truncated last.pt
+
+
+def load_trained(run_dir: Path) -> tuple[torch.nn.Module, Tokenizer, dict[str, Any]]:
+    """Model (eval mode), tokenizer and config from a run directory or a ``.pt`` file inside one."""
+    run_dir = run_dir.parent if run_dir.suffix == ".pt" else run_dir
+    ckpt_path = run_dir / "last.pt"
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {ckpt_path}; train one with `xmr train`")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    model = build_model(ckpt["config"], ckpt["vocab_size"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), load_tokenizer(run_dir / "tokenizer.json"), ckpt["config"]
+
+
+def _setup(opts: TrainOptions) -> tuple[dict[str, Any], Tokenizer, list[Sample]]:
+    samples = [s for s in load_corpus(opts.data) if s.captions]
+    train = [s for s in samples if s.split == "train"]
+    if not train:
+        raise ValueError(f"{opts.data}: no training items with captions")
+    opts.out.mkdir(parents=True, exist_ok=True)
+    if opts.resume and (opts.out / "config.json").is_file():
+        cfg = json.loads((opts.out / "config.json").read_text())
+        tok = load_tokenizer(opts.out / "tokenizer.json")
+    else:
+        cfg = load_config(opts.config)
+        tok = build_tokenizer(c for s in train for c in s.captions)
+        tok.save(str(opts.out / "tokenizer.json"))
+        (opts.out / "config.json").write_text(json.dumps(cfg, indent=2))
+    return cfg, tok, samples
+
+
+def train(opts: TrainOptions) -> dict[str, Any]:
+    """Train and return the final validation metrics."""
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    torch.manual_seed(opts.seed)
+    cfg, tok, samples = _setup(opts)
+    train_s = [s for s in samples if s.split == "train"]
+    bank = cached_frames(train_s, cfg["clip_rate"], cfg["frame_size"], opts.data / ".cache")
+    model = build_model(cfg, tok.get_vocab_size())
+    opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.01)
+    start_epoch, step = 0, 0
+    ckpt_path = opts.out / "last.pt"
+    if opts.resume and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
+        log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+    total = opts.epochs * int(np.ceil(len(train_s) / opts.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=opts.lr, total_steps=max(total, 1), pct_start=0.1)
+    for _ in range(min(step, total)):
+        sched.step()
+    t0 = time.time()
+    metrics: dict[str, Any] = {}
+    for epoch in range(start_epoch, opts.epochs):
+        loss, step = _epoch(model, opt, sched, tok, train_s, bank, opts, epoch, step)
+        save_checkpoint(ckpt_path, model, opt, epoch, step, cfg, tok.get_vocab_size())
+        metrics = {"epoch": epoch, "step": step, "train_loss": loss,
+                   **evaluate_split(model.eval(), tok, cfg, samples, "val", opts.data / ".cache")}
+        with (opts.out / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        log.info("epoch %d: loss %.3f val %s", epoch, loss, metrics.get("video", {}).get("t2v"))
+        if (opts.max_steps and step >= opts.max_steps) or (
+            opts.max_minutes and time.time() - t0 > 60 * opts.max_minutes
+        ):
+            break
+    return metrics
+
+
+def _epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, tok: Tokenizer, train_s: list[Sample],
+           bank: FrameBank, opts: TrainOptions, epoch: int, step: int) -> tuple[float, int]:
+    model.train()
+    rng = np.random.default_rng(opts.seed * 1000 + epoch)
+    order = rng.permutation(len(train_s))
+    batches = [order[i : i + opts.batch_size] for i in range(0, len(order), opts.batch_size)]
+    batches = [b for b in batches if len(b) > 1]
+    losses = []
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", leave=False)
+    for idx in bar:
+        frames, fmask = bank.batch(idx)
+        ids, tmask = tokenize(tok, pick_captions([train_s[i] for i in idx], rng))
+        out = model({"input_ids": ids, "attention_mask": tmask,
+                     "frames": torch.from_numpy(frames), "frame_mask": torch.from_numpy(fmask)})
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        step += 1
+        losses.append(out["loss"].item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if opts.max_steps and step >= opts.max_steps:
+            break
+    return float(np.mean(losses)) if losses else float("nan"), step

@@ -1,0 +1,32 @@
+"""POST /v1/search: encode the query (ONNX Runtime), search FAISS, join item metadata."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+
+from service.deps import StoreDep
+from service.schemas import Hit, Problem, SearchRequest, SearchResponse
+
+router = APIRouter(tags=["search"])
+ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 422, 503)}
+
+
+@router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)  # type: ignore[arg-type]
+def search(req: SearchRequest, store: StoreDep) -> SearchResponse:
+    """Rank the collection's videos and/or images by how well they show ``query``."""
+    t0 = time.perf_counter()
+    live = store.get(req.collection)
+    vec = live.encoder.encode([req.query])
+    ranked = live.searcher.search(vec, req.k, req.modality)[0]
+    items = live.searcher.items([row for row, _ in ranked])
+    hits = [
+        Hit(id=it.id, score=score, modality=it.modality, uri=it.uri, title=it.title,  # type: ignore[arg-type]
+            duration=it.duration)
+        for row, score in ranked
+        if (it := items.get(row)) is not None
+    ]
+    took = (time.perf_counter() - t0) * 1000
+    return SearchResponse(query=req.query, collection=live.collection, version=live.version,
+                          model_id=live.model_id, took_ms=round(took, 3), hits=hits)

@@ -1,0 +1,30 @@
+"""Query encoding: tokenizer.json + text_encoder.onnx in ONNX Runtime (no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+
+class QueryEncoder:
+    """Loaded once per bundle; ``encode`` is thread-safe (ORT sessions allow concurrent ``run``)."""
+
+    def __init__(self, bundle_dir: Path, threads: int = 1) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(bundle_dir / "text_encoder.onnx"), sess_options=opts, providers=ort.get_available_providers()
+        )
+        self.tokenizer = Tokenizer.from_file(str(bundle_dir / "tokenizer.json"))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(B, E) float32 unit-norm embeddings of ``texts``."""
+        enc = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        out = self.session.run(["embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
+        return np.ascontiguousarray(out, dtype=np.float32)

@@ -1,0 +1,55 @@
+"""The FastAPI application: bundles are loaded once in the lifespan and hot-swapped by a poller."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from service import errors
+from service.api.routes import health, items, search
+from service.config import Settings, get_settings
+from service.store import BundleStore
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = BundleStore(settings.root, settings.onnx_threads, settings.verify_checksums,
+                            settings.default_collection)
+        await asyncio.to_thread(store.refresh)
+        app.state.store = store
+        poller = asyncio.create_task(store.poll(settings.poll_seconds)) if settings.poll_seconds > 0 else None
+        yield
+        if poller:
+            poller.cancel()
+        for b in store.live.values():
+            b.searcher.close()
+
+    app = FastAPI(title="xmr", version="0.1.0", lifespan=lifespan,
+                  description="Text-to-video and image retrieval over published index bundles.")
+    app.state.settings = settings
+    errors.install(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > settings.max_body_bytes):
+            return errors.problem(413, f"request body over {settings.max_body_bytes} bytes")
+        return await call_next(request)
+
+    for module in (search, items, health):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: ``uvicorn --factory service.main:app_from_env``."""
+    return create_app(get_settings())
