@@ -42,7 +42,7 @@ def _item(rec: dict[str, Any], base: Path, where: str) -> InputItem:
         raise ManifestError(f"{where}: no 'uri'")
     captions = rec.get("captions") or []
     title = rec.get("title") or rec.get("caption") or (captions[0]["caption"] if captions else "")
-    meta = {k: v for k, v in rec.items() if k not in {"id", "uri", "path", "modality", "title", "tags"}}
+    meta = {k: v for k, v in rec.items() if k not in {"id", "uri", "path", "modality", "title", "tags", "duration"}}
     return InputItem(
         id=str(rec.get("id") or Path(uri).stem),
         modality=str(rec.get("modality") or modality_of(uri)),

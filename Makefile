@@ -1,0 +1,54 @@
+# The README's two commands: `make demo` (corpus -> train -> index -> serve) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+XMR := $(BIN)/xmr
+DATA ?= data/demo
+RUN ?= runs/demo
+ROOT ?= bundles
+VIDEOS ?= 1000
+IMAGES ?= 200
+EPOCHS ?= 12
+PORT ?= 8000
+# One OpenMP thread: ONNX Runtime and FAISS otherwise fight over small machines (docs/benchmarks.md).
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: demo test install lint bench clean-demo
+
+install: $(VENV)/.installed
+
+# torch is pinned and installed first so no multi-GB CUDA build is ever pulled in.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(DATA)/manifest.jsonl: | install
+	$(XMR) demo-data --out $(DATA) --videos $(VIDEOS) --images $(IMAGES) --seed 0
+
+$(RUN)/last.pt: $(DATA)/manifest.jsonl
+	OMP_NUM_THREADS= $(XMR) train --data $(DATA) --out $(RUN) --epochs $(EPOCHS)
+	OMP_NUM_THREADS= $(XMR) eval --run $(RUN) --data $(DATA) --split test --out $(RUN)/test_metrics.json
+
+$(ROOT)/demo/CURRENT: $(RUN)/last.pt
+	$(XMR) index build $(DATA)/manifest.jsonl --collection demo --root $(ROOT) --model $(RUN)
+
+demo: $(ROOT)/demo/CURRENT
+	$(XMR) serve --root $(ROOT) --port $(PORT)
+
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy service indexer
+
+bench: $(ROOT)/demo/CURRENT
+	$(BIN)/python benchmarks/bench_search.py --root $(ROOT) --data $(DATA)
+	$(BIN)/python benchmarks/bench_index.py --data $(DATA) --run $(RUN)
+
+clean-demo:
+	rm -rf $(DATA) $(RUN) $(ROOT)

@@ -1,0 +1,48 @@
+"""Shared fixtures: one tiny real corpus (mp4 via PyAV), one briefly trained model, one published bundle.
+
+Built once per session; everything downstream (export, indexing, serving, e2e) uses real files.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+TINY_VIDEOS, TINY_IMAGES = 60, 10
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from models.data.demo_corpus import build_demo_corpus
+
+    out = tmp_path_factory.mktemp("corpus")
+    build_demo_corpus(out, videos=TINY_VIDEOS, images=TINY_IMAGES, seed=3)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from models.train import TrainOptions, train
+
+    out = tmp_path_factory.mktemp("run")
+    train(TrainOptions(data=corpus, out=out, config="baseline_tiny", epochs=15, batch_size=16, lr=3e-3, seed=0))
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundle_root(corpus: Path, trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from indexer.build import build
+
+    root = tmp_path_factory.mktemp("bundles")
+    build(corpus / "manifest.jsonl", "demo", root, trained_run, batch_size=16)
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,104 @@
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from indexer import bundle
+from indexer.build import build
+from indexer.embed import Embedder
+from indexer.manifest import read_manifest
+from xmr.errors import ManifestError, MediaError
+
+
+def test_published_bundle_matches_the_design(bundle_root: Path, corpus: Path) -> None:
+    version = bundle.read_current(bundle_root, "demo")
+    path = bundle_root / "demo" / version
+    manifest = bundle.verify(path)
+    lines = (corpus / "manifest.jsonl").read_text().splitlines()
+    assert manifest["counts"] == {"video": 60, "image": 10} and len(lines) == 70
+    assert manifest["metric"] == "inner_product" and manifest["faiss_factory"] == "Flat"
+    assert manifest["onnx_max_abs_diff"] <= 1e-4
+    assert len(manifest["corpus_fingerprint"]) == 64 and manifest["model_id"].startswith("baseline_tiny-")
+    offsets = np.load(path / "clips" / "offsets.npy")
+    feats = np.load(path / "clips" / "features.npy", mmap_mode="r")
+    assert len(offsets) == 71 and offsets[-1] == len(feats)
+    with sqlite3.connect(path / "items.sqlite") as db:
+        rows = db.execute("SELECT row, modality, duration FROM items ORDER BY row").fetchall()
+    for row, modality, duration in rows:  # one clip per 0.5 s of video, none for images
+        assert offsets[row + 1] - offsets[row] == (round(duration * 2) if modality == "video" else 0)
+
+
+def test_flat_index_equals_brute_force(bundle_root: Path, trained_run: Path, corpus: Path) -> None:
+    """The FAISS index returns exactly the numpy inner-product ranking of freshly embedded items."""
+    path = bundle_root / "demo" / bundle.read_current(bundle_root, "demo")
+    index = faiss.read_index(str(path / "index.faiss"))
+    stored = index.reconstruct_n(0, index.ntotal)
+    items = read_manifest(corpus / "manifest.jsonl")[:8]
+    emb = Embedder(trained_run).embed(items)
+    np.testing.assert_allclose(stored[:8], np.stack(emb.vectors), atol=1e-5)  # batched == stored
+    single = np.concatenate([Embedder(trained_run).embed([it]).vectors for it in items[:3]])
+    np.testing.assert_allclose(single, stored[:3], atol=1e-5)  # one at a time == batched
+    rng = np.random.default_rng(0)
+    queries = rng.normal(size=(5, stored.shape[1])).astype(np.float32)
+    scores, ids = index.search(queries, 10)
+    brute = queries @ stored.T
+    np.testing.assert_array_equal(ids, np.argsort(-brute, axis=1)[:, :10])
+    np.testing.assert_allclose(scores, np.sort(brute, axis=1)[:, ::-1][:, :10], rtol=1e-5)
+
+
+def test_missing_and_corrupt_videos_are_reported_and_skipped(corpus: Path, trained_run: Path, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    shutil.copytree(corpus / "videos", media / "videos")
+    (media / "videos" / "vid00001.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    (media / "videos" / "vid00002.mp4").unlink()
+    lines = [json.loads(x) for x in (corpus / "manifest.jsonl").read_text().splitlines()][:6]
+    (media / "m.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report = build(media / "m.jsonl", "c", tmp_path / "root", trained_run)
+    assert report.counts == {"video": 4, "image": 0}
+    reasons = dict(report.skipped)
+    assert set(reasons) == {"videos/vid00001.mp4", "videos/vid00002.mp4"}
+    assert "cannot decode" in reasons["videos/vid00001.mp4"] and "not found" in reasons["videos/vid00002.mp4"]
+    manifest = json.loads((report.path / "manifest.json").read_text())
+    assert len(manifest["skipped"]) == 2
+
+
+def test_failed_build_leaves_live_version_alone(bundle_root: Path, trained_run: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(bundle_root, root)
+    live = bundle.read_current(root, "demo")
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"id": "x", "uri": "nowhere.mp4"}) + "\n")
+    with pytest.raises(MediaError, match="none of the 1 listed media could be read"):
+        build(tmp_path / "bad.jsonl", "demo", root, trained_run)
+    assert bundle.read_current(root, "demo") == live
+    assert not list((root / "demo").glob(".staging-*"))
+    bundle.verify(root / "demo" / live)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"id": "a", "uri": "a.mp4"}\n{broken\n', r"m.jsonl:2: not valid JSON"),
+        ('{"id": "a"}\n', r"m.jsonl:1: no 'uri'"),
+        ('{"id": "a", "uri": "a.mp4"}\n{"id": "a", "uri": "b.mp4"}\n', "duplicate id 'a'"),
+        ('{"uri": "a.txt"}\n', "unknown media type '.txt'"),
+        ("", "no media listed"),
+    ],
+)
+def test_malformed_manifests_name_the_problem(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "m.jsonl").write_text(content)
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(tmp_path / "m.jsonl")
+
+
+def test_csv_and_directory_manifests(corpus: Path, tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text(f"uri,title\n{corpus}/videos/vid00000.mp4,hello\n")
+    (item,) = read_manifest(tmp_path / "m.csv")
+    assert (item.id, item.modality, item.title) == ("vid00000", "video", "hello")
+    items = read_manifest(corpus)
+    assert {i.modality for i in items} == {"video", "image"} and len(items) == 70
+    with pytest.raises(ManifestError, match="not found"):
+        read_manifest(tmp_path / "missing.jsonl")

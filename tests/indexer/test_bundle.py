@@ -1,0 +1,88 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from indexer import bundle
+from xmr.errors import BundleError
+
+
+def _stage(root: Path, payload: str = "x") -> tuple[str, Path]:
+    version, staging = bundle.staging_dir(root, "c")
+    for name in bundle.REQUIRED_FILES:
+        (staging / name).write_text(f"{name}:{payload}")
+    return version, staging
+
+
+def test_publish_then_verify(tmp_path: Path) -> None:
+    version, staging = _stage(tmp_path)
+    path = bundle.publish(tmp_path, "c", version, staging, {"dim": 8})
+    assert bundle.read_current(tmp_path, "c") == version
+    manifest = bundle.verify(path)
+    assert manifest["dim"] == 8 and set(manifest["files"]) == set(bundle.REQUIRED_FILES)
+    assert not staging.exists()
+
+
+def test_checksum_mismatch_is_refused_by_name(tmp_path: Path) -> None:
+    version, staging = _stage(tmp_path)
+    path = bundle.publish(tmp_path, "c", version, staging, {})
+    (path / "index.faiss").write_text("tampered")
+    with pytest.raises(BundleError, match="checksum mismatch for index.faiss"):
+        bundle.verify(path)
+    (path / "index.faiss").unlink()
+    with pytest.raises(BundleError, match="index.faiss listed in the manifest is missing"):
+        bundle.verify(path)
+
+
+def test_publish_refuses_incomplete_staging(tmp_path: Path) -> None:
+    version, staging = _stage(tmp_path)
+    (staging / "items.sqlite").unlink()
+    with pytest.raises(BundleError, match="missing \\['items.sqlite'\\]"):
+        bundle.publish(tmp_path, "c", version, staging, {})
+    assert bundle.read_current(tmp_path, "c") is None
+
+
+def test_crash_before_current_flip_leaves_previous_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    v1, s1 = _stage(tmp_path, "one")
+    bundle.publish(tmp_path, "c", v1, s1, {})
+    v2, s2 = _stage(tmp_path, "two")
+
+    def crash(*_: object) -> None:
+        raise OSError("simulated crash between rename and CURRENT replace")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        bundle.publish(tmp_path, "c", v2, s2, {})
+    monkeypatch.undo()
+    assert bundle.read_current(tmp_path, "c") == v1
+    bundle.verify(tmp_path / "c" / v1)
+    assert (tmp_path / "c" / "CURRENT").read_text().strip() == v1
+
+
+def test_garbage_collection_keeps_live_and_newest(tmp_path: Path) -> None:
+    versions = []
+    for i in range(4):
+        v, s = _stage(tmp_path, str(i))
+        bundle.publish(tmp_path, "c", v, s, {})
+        versions.append(v)
+    bundle.set_current(tmp_path, "c", versions[0])  # roll back to the oldest
+    doomed = bundle.collect_garbage(tmp_path, "c", keep=2)
+    assert doomed == [versions[1]]
+    assert bundle.list_versions(tmp_path, "c") == [versions[0], versions[2], versions[3]]
+
+
+def test_set_current_rejects_unknown_version(tmp_path: Path) -> None:
+    (tmp_path / "c").mkdir()
+    with pytest.raises(BundleError, match="no such published version"):
+        bundle.set_current(tmp_path, "c", "v-nope")
+
+
+def test_items_roundtrip(tmp_path: Path) -> None:
+    item = bundle.Item(0, "a", "video", "a.mp4", 3.5, "t", ["x"], {"k": [1]})
+    bundle.write_items(tmp_path / "items.sqlite", [item])
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "items.sqlite") as db:
+        assert bundle.row_to_item(db.execute("SELECT * FROM items").fetchone()) == item
+    assert json.loads(json.dumps(item.metadata)) == {"k": [1]}
