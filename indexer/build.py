@@ -46,7 +46,7 @@ def corpus_fingerprint(items: list[InputItem]) -> str:
 
 def embed_corpus(embedder: Embedder, items: list[InputItem], batch_size: int) -> Embedded:
     total = Embedded()
-    with tqdm(total=len(items), desc="embedding", unit="item") as bar:
+    with tqdm(total=len(items), desc="embedding", unit="item", disable=None) as bar:
         for batch in batches(items, batch_size):
             part = embedder.embed(batch)
             for name in ("items", "vectors", "clips", "durations", "failed"):

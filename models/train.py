@@ -143,7 +143,7 @@ def _epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, tok: 
     batches = [order[i : i + opts.batch_size] for i in range(0, len(order), opts.batch_size)]
     batches = [b for b in batches if len(b) > 1]
     losses = []
-    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", leave=False)
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", leave=False, disable=None)
     for idx in bar:
         frames, fmask = bank.batch(idx)
         ids, tmask = tokenize(tok, pick_captions([train_s[i] for i in idx], rng))

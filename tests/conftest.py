@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-TINY_VIDEOS, TINY_IMAGES = 60, 10
+TINY_VIDEOS, TINY_IMAGES = 120, 10
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ def trained_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from models.train import TrainOptions, train
 
     out = tmp_path_factory.mktemp("run")
-    train(TrainOptions(data=corpus, out=out, config="baseline_tiny", epochs=15, batch_size=16, lr=3e-3, seed=0))
+    train(TrainOptions(data=corpus, out=out, config="baseline_tiny", epochs=20, batch_size=16, lr=3e-3, seed=0))
     return out
 
 

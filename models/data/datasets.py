@@ -75,7 +75,7 @@ class FrameBank:
 def decode_all(samples: list[Sample], clip_rate: float, size: int) -> FrameBank:
     """Decode every sample (videos at ``clip_rate`` clips/s, images as one frame) into a FrameBank."""
     clips: list[np.ndarray] = []
-    for s in tqdm(samples, desc="decoding", unit="item", disable=len(samples) < 100):
+    for s in tqdm(samples, desc="decoding", unit="item", disable=None if len(samples) >= 100 else True):
         try:
             clips.append(decode_video(s.path, clip_rate, size)[0] if s.modality == "video" else read_image(s.path, size))
         except MediaError as exc:

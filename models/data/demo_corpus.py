@@ -192,7 +192,7 @@ def _moment_rows(vid: str, duration: float, captions: list[dict[str, object]]) -
 def _make_videos(out: Path, n: int, rng: np.random.Generator, glyphs: np.ndarray, labels: np.ndarray) -> list[dict]:
     (out / "videos").mkdir(parents=True, exist_ok=True)
     items = []
-    for i in tqdm(range(n), desc="videos", unit="video", disable=n < 50):
+    for i in tqdm(range(n), desc="videos", unit="video", disable=None if n >= 50 else True):
         vid = f"vid{i:05d}"
         duration = float(rng.integers(5, 9))  # 5..8 s
         actors = _sample_actors(rng, duration, glyphs, labels)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from indexer import bundle
+from tests.conftest import TINY_IMAGES, TINY_VIDEOS
 from indexer.build import build
 from indexer.embed import Embedder
 from indexer.manifest import read_manifest
@@ -19,13 +20,13 @@ def test_published_bundle_matches_the_design(bundle_root: Path, corpus: Path) ->
     path = bundle_root / "demo" / version
     manifest = bundle.verify(path)
     lines = (corpus / "manifest.jsonl").read_text().splitlines()
-    assert manifest["counts"] == {"video": 60, "image": 10} and len(lines) == 70
+    assert manifest["counts"] == {"video": TINY_VIDEOS, "image": TINY_IMAGES} and len(lines) == TINY_VIDEOS + TINY_IMAGES
     assert manifest["metric"] == "inner_product" and manifest["faiss_factory"] == "Flat"
     assert manifest["onnx_max_abs_diff"] <= 1e-4
     assert len(manifest["corpus_fingerprint"]) == 64 and manifest["model_id"].startswith("baseline_tiny-")
     offsets = np.load(path / "clips" / "offsets.npy")
     feats = np.load(path / "clips" / "features.npy", mmap_mode="r")
-    assert len(offsets) == 71 and offsets[-1] == len(feats)
+    assert len(offsets) == TINY_VIDEOS + TINY_IMAGES + 1 and offsets[-1] == len(feats)
     with sqlite3.connect(path / "items.sqlite") as db:
         rows = db.execute("SELECT row, modality, duration FROM items ORDER BY row").fetchall()
     for row, modality, duration in rows:  # one clip per 0.5 s of video, none for images
@@ -99,6 +100,6 @@ def test_csv_and_directory_manifests(corpus: Path, tmp_path: Path) -> None:
     (item,) = read_manifest(tmp_path / "m.csv")
     assert (item.id, item.modality, item.title) == ("vid00000", "video", "hello")
     items = read_manifest(corpus)
-    assert {i.modality for i in items} == {"video", "image"} and len(items) == 70
+    assert {i.modality for i in items} == {"video", "image"} and len(items) == TINY_VIDEOS + TINY_IMAGES
     with pytest.raises(ManifestError, match="not found"):
         read_manifest(tmp_path / "missing.jsonl")

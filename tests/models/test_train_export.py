@@ -13,7 +13,7 @@ from models.train import TrainOptions, load_trained, train
 
 def test_training_learns_and_writes_checkpoints(trained_run: Path) -> None:
     lines = [json.loads(x) for x in (trained_run / "metrics.jsonl").read_text().splitlines()]
-    assert len(lines) == 15
+    assert len(lines) == 20
     assert lines[-1]["train_loss"] < 0.6 * lines[0]["train_loss"]
     assert (trained_run / "last.pt").is_file() and (trained_run / "tokenizer.json").is_file()
 

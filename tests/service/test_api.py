@@ -1,0 +1,146 @@
+"""The app through its real ASGI stack (Starlette's TestClient runs the lifespan) on a real bundle."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from indexer import bundle
+from tests.conftest import TINY_IMAGES, TINY_VIDEOS
+from service.config import Settings
+from service.main import create_app
+
+
+def client_for(root: Path, poll_seconds: float = 0) -> TestClient:
+    return TestClient(create_app(Settings(root=root, poll_seconds=poll_seconds)))
+
+
+@pytest.fixture(scope="module")
+def client(bundle_root: Path) -> Iterator[TestClient]:
+    with client_for(bundle_root) as c:
+        yield c
+
+
+def test_search_returns_ranked_hits(client: TestClient) -> None:
+    r = client.post("/v1/search", json={"query": "a red 7 moves left", "k": 5, "modality": "video"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["collection"] == "demo" and body["model_id"].startswith("baseline_tiny-")
+    hits = body["hits"]
+    assert len(hits) == 5 and all(h["modality"] == "video" for h in hits)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert all(h["uri"].startswith("videos/") and h["duration"] > 0 for h in hits)
+
+
+def test_modality_filter_and_k_larger_than_corpus(client: TestClient) -> None:
+    imgs = client.post("/v1/search", json={"query": "a blue 3", "k": 50, "modality": "image"}).json()["hits"]
+    assert len(imgs) == 10 and {h["modality"] for h in imgs} == {"image"}
+    everything = client.post("/v1/search", json={"query": "a blue 3", "k": 1000}).json()["hits"]
+    assert len(everything) == TINY_VIDEOS + TINY_IMAGES
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"query": ""}, 422, "query"),
+        ({"query": "   "}, 422, "query is blank"),
+        ({"query": "a" * 10_000}, 422, "at most 1000 characters"),
+        ({"query": "a red 7", "k": 0}, 422, "k: Input should be greater than or equal to 1"),
+        ({"query": "a red 7", "k": 10_000}, 422, "k: Input should be less than or equal to 1000"),
+        ({"query": "a red 7", "modality": "audio"}, 422, "modality"),
+        ({"query": "a red 7", "colour": "red"}, 422, "colour: Extra inputs are not permitted"),
+        ({"k": 3}, 422, "query: Field required"),
+        ({"query": "a red 7", "collection": "nope"}, 404, "collection 'nope' not found"),
+    ],
+)
+def test_bad_requests_get_problem_json(client: TestClient, body: dict[str, object], status: int,
+                                       fragment: str) -> None:
+    r = client.post("/v1/search", json=body)
+    assert r.status_code == status
+    assert r.headers["content-type"] == "application/problem+json"
+    assert fragment in r.json()["detail"]
+
+
+def test_malformed_json_and_oversized_body(client: TestClient) -> None:
+    r = client.post("/v1/search", content=b'{"query": "a red', headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["detail"] == "request body is not valid JSON"
+    r = client.post("/v1/search", content=b"x" * 70_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "request body over" in r.json()["detail"]
+
+
+def test_items_collections_health(client: TestClient) -> None:
+    item = client.get("/v1/items/vid00000").json()
+    assert item["modality"] == "video" and item["collection"] == "demo" and item["duration"] > 0
+    missing = client.get("/v1/items/vid99999")
+    assert missing.status_code == 404 and "vid99999" in missing.json()["detail"]
+    (coll,) = client.get("/v1/collections").json()
+    assert coll["counts"] == {"video": TINY_VIDEOS, "image": TINY_IMAGES}
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_openapi_shows_real_examples(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    req = spec["components"]["schemas"]["SearchRequest"]
+    assert req["examples"][0]["query"].startswith("a red 7")
+    assert client.get("/docs").status_code == 200
+
+
+def _copy_with_new_version(src: Path, dst: Path) -> tuple[str, str]:
+    shutil.copytree(src, dst)
+    old = bundle.read_current(dst, "demo")
+    version, staging = bundle.staging_dir(dst, "demo")
+    for f in (dst / "demo" / old).iterdir():
+        if f.name != bundle.MANIFEST:
+            (shutil.copytree if f.is_dir() else shutil.copy2)(f, staging / f.name)
+    return old, bundle.publish(dst, "demo", version, staging, {"model_id": "m2", "counts": {}}).name
+
+
+def test_hot_reload_by_polling_current(bundle_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    old, new = _copy_with_new_version(bundle_root, root)
+    bundle.set_current(root, "demo", old)
+    with client_for(root, poll_seconds=0.1) as c:
+        assert c.get("/readyz").json()["collections"]["demo"] == old
+        bundle.set_current(root, "demo", new)
+        deadline = time.monotonic() + 10
+        while c.get("/readyz").json()["collections"]["demo"] != new and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.post("/v1/search", json={"query": "a red 7"}).json()["version"] == new
+
+
+def test_corrupt_new_version_is_refused_and_old_keeps_serving(bundle_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    old, new = _copy_with_new_version(bundle_root, root)
+    bundle.set_current(root, "demo", old)
+    with client_for(root) as c:
+        (root / "demo" / new / "index.faiss").write_bytes(b"corrupt")
+        bundle.set_current(root, "demo", new)
+        assert c.app.state.store.refresh() == []
+        r = c.post("/v1/search", json={"query": "a red 7"})
+        assert r.status_code == 200 and r.json()["version"] == old
+        (coll,) = c.get("/v1/collections").json()
+        assert "checksum mismatch for index.faiss" in coll["error"]
+
+
+def test_corrupt_bundle_at_startup_is_not_ready(bundle_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(bundle_root, root)
+    live = bundle.read_current(root, "demo")
+    (root / "demo" / live / "tokenizer.json").write_text("{}")
+    with client_for(root) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and "checksum mismatch for tokenizer.json" in r.json()["detail"]
+        r = c.post("/v1/search", json={"query": "a red 7"})
+        assert r.status_code == 503 and "no bundle loaded" in r.json()["detail"]
+
+
+def test_empty_root_is_not_ready(tmp_path: Path) -> None:
+    with client_for(tmp_path) as c:
+        assert c.get("/readyz").status_code == 503
+        assert c.get("/healthz").status_code == 200
