@@ -30,8 +30,8 @@ $(DATA)/manifest.jsonl: | install
 	$(XMR) demo-data --out $(DATA) --videos $(VIDEOS) --images $(IMAGES) --seed 0
 
 $(RUN)/last.pt: $(DATA)/manifest.jsonl
-	OMP_NUM_THREADS= $(XMR) train --data $(DATA) --out $(RUN) --epochs $(EPOCHS)
-	OMP_NUM_THREADS= $(XMR) eval --run $(RUN) --data $(DATA) --split test --out $(RUN)/test_metrics.json
+	env -u OMP_NUM_THREADS $(XMR) train --data $(DATA) --out $(RUN) --epochs $(EPOCHS)
+	env -u OMP_NUM_THREADS $(XMR) eval --run $(RUN) --data $(DATA) --split test --out $(RUN)/test_metrics.json
 
 $(ROOT)/demo/CURRENT: $(RUN)/last.pt
 	$(XMR) index build $(DATA)/manifest.jsonl --collection demo --root $(ROOT) --model $(RUN)

@@ -80,8 +80,9 @@ def stage(staging: Path, emb: Embedded, embedder: Embedder) -> None:
     bundle.write_items(staging / "items.sqlite", rows)
 
 
-def build(manifest: Path, collection: str, root: Path, run_dir: Path, batch_size: int = 32,
-          keep: int = 3) -> BuildReport:
+def build(
+    manifest: Path, collection: str, root: Path, run_dir: Path, batch_size: int = 32, keep: int = 3
+) -> BuildReport:
     """Index every readable item of ``manifest`` and publish a new version of ``collection``.
 
     Unreadable media are skipped and listed in the report (and in manifest.json). Nothing live
@@ -101,9 +102,14 @@ def build(manifest: Path, collection: str, root: Path, run_dir: Path, batch_size
         counts = {m: sum(it.modality == m for it in emb.items) for m in ("video", "image")}
         skipped = [(it.uri, reason) for it, reason in emb.failed]
         fields: dict[str, Any] = {
-            "model_id": model_id(run_dir, embedder.cfg), "dim": embedder.dim, "metric": "inner_product",
-            "faiss_factory": FACTORY, "counts": counts, "corpus_fingerprint": corpus_fingerprint(items),
-            "clip_rate": embedder.clip_rate, "onnx_max_abs_diff": err,
+            "model_id": model_id(run_dir, embedder.cfg),
+            "dim": embedder.dim,
+            "metric": "inner_product",
+            "faiss_factory": FACTORY,
+            "counts": counts,
+            "corpus_fingerprint": corpus_fingerprint(items),
+            "clip_rate": embedder.clip_rate,
+            "onnx_max_abs_diff": err,
             "skipped": [{"uri": u, "reason": r} for u, r in skipped],
         }
         path = bundle.publish(root, collection, version, staging, fields)

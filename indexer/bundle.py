@@ -78,8 +78,10 @@ def write_items(path: Path, items: Iterable[Item]) -> None:
         db.executescript(ITEMS_SCHEMA)
         db.executemany(
             "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(i.row, i.id, i.modality, i.uri, i.duration, i.title, json.dumps(i.tags), json.dumps(i.metadata))
-             for i in items],
+            [
+                (i.row, i.id, i.modality, i.uri, i.duration, i.title, json.dumps(i.tags), json.dumps(i.metadata))
+                for i in items
+            ],
         )
     # sqlite3's context manager commits but does not close
     sqlite3.connect(path).close()

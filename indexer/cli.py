@@ -28,5 +28,7 @@ def build_cmd(
     report = build(manifest, collection, root, model, batch_size=batch_size, keep=keep)
     for uri, reason in report.skipped:
         console.print(f"[yellow]skipped[/] {uri}: {reason}")
-    console.print(f"[green]published[/] {collection}/{report.version}: {report.counts} "
-                  f"({len(report.skipped)} skipped) -> {report.path}")
+    console.print(
+        f"[green]published[/] {collection}/{report.version}: {report.counts} "
+        f"({len(report.skipped)} skipped) -> {report.path}"
+    )

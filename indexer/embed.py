@@ -36,7 +36,8 @@ class Embedder:
     def __init__(self, run_dir: Path, device: str = "cpu") -> None:
         from models.train import load_trained
 
-        self.model, self.tokenizer, self.cfg = load_trained(run_dir)
+        model, self.tokenizer, self.cfg = load_trained(run_dir)
+        self.model: Any = model  # a models.DualEncoder; typed loosely so indexer/ stays torch-stub free
         self.device = device
         self.model.to(device)
         self.clip_rate: float = float(self.cfg["clip_rate"])
@@ -81,7 +82,9 @@ class Embedder:
             padded[i, : len(f)] = f
         mask = (np.arange(padded.shape[1])[None] < lengths[:, None]).astype(np.int64)
         with torch.no_grad():
-            v, c = self.model.encode_video(torch.from_numpy(padded).to(self.device), torch.from_numpy(mask).to(self.device))
+            v, c = self.model.encode_video(
+                torch.from_numpy(padded).to(self.device), torch.from_numpy(mask).to(self.device)
+            )
         clips = c.cpu().numpy()
         return v.cpu().numpy().astype(np.float32), [clips[i, :n].astype(np.float32) for i, n in enumerate(lengths)]
 

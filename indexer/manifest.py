@@ -68,8 +68,11 @@ def read_manifest(path: Path) -> list[InputItem]:
         with path.open(newline="") as f:
             items = [_item(dict(r), path.parent, f"{path}:{i + 2}") for i, r in enumerate(csv.DictReader(f))]
     else:
-        items = [_item(_json_line(line, f"{path}:{i + 1}"), path.parent, f"{path}:{i + 1}")
-                 for i, line in enumerate(path.read_text().splitlines()) if line.strip()]
+        items = [
+            _item(_json_line(line, f"{path}:{i + 1}"), path.parent, f"{path}:{i + 1}")
+            for i, line in enumerate(path.read_text().splitlines())
+            if line.strip()
+        ]
     seen: set[str] = set()
     for it in items:
         if it.id in seen:

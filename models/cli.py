@@ -42,8 +42,9 @@ def train(
 
     if not (data / "msrvtt.json").is_file():
         raise typer.BadParameter(f"{data}/msrvtt.json not found; run `xmr demo-data --out {data}`", param_hint="--data")
-    metrics = run(TrainOptions(data, out, config, epochs, batch_size, lr, seed, resume,
-                               max_steps or None, max_minutes or None))
+    metrics = run(
+        TrainOptions(data, out, config, epochs, batch_size, lr, seed, resume, max_steps or None, max_minutes or None)
+    )
     console.print_json(json.dumps(metrics))
 
 

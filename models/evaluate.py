@@ -40,8 +40,9 @@ def embed_bank(model: Any, bank: FrameBank, batch_size: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
-def evaluate_split(model: Any, tok: Tokenizer, cfg: dict[str, Any], samples: list[Sample], split: str,
-                   cache_dir: Path) -> dict[str, Any]:
+def evaluate_split(
+    model: Any, tok: Tokenizer, cfg: dict[str, Any], samples: list[Sample], split: str, cache_dir: Path
+) -> dict[str, Any]:
     """Metrics per modality present in ``split``: {"video": {"t2v": {...}, "v2t": {...}, "n": N}, ...}."""
     results: dict[str, Any] = {}
     for modality in ("video", "image"):

@@ -39,10 +39,18 @@ def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float =
     graph = _TextGraph(model.eval())
     ids, mask = _encode(tok, CHECK_TEXTS)
     torch.onnx.export(
-        graph, (torch.from_numpy(ids), torch.from_numpy(mask)), str(onnx_path), dynamo=False,
-        input_names=["input_ids", "attention_mask"], output_names=["embeddings"], opset_version=OPSET,
-        dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                      "embeddings": {0: "batch"}},
+        graph,
+        (torch.from_numpy(ids), torch.from_numpy(mask)),
+        str(onnx_path),
+        dynamo=False,
+        input_names=["input_ids", "attention_mask"],
+        output_names=["embeddings"],
+        opset_version=OPSET,
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "embeddings": {0: "batch"},
+        },
     )
     tok.save(str(out_dir / "tokenizer.json"))
     err = max_abs_diff(model, tok, onnx_path, CHECK_TEXTS)

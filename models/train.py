@@ -59,11 +59,27 @@ def pick_captions(samples: list[Sample], rng: np.random.Generator) -> list[str]:
     return out
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, epoch: int, step: int,
-                    cfg: dict[str, Any], vocab_size: int) -> None:
+def save_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    epoch: int,
+    step: int,
+    cfg: dict[str, Any],
+    vocab_size: int,
+) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"config": cfg, "vocab_size": vocab_size, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "epoch": epoch, "step": step}, tmp)
+    torch.save(
+        {
+            "config": cfg,
+            "vocab_size": vocab_size,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": epoch,
+            "step": step,
+        },
+        tmp,
+    )
     tmp.replace(path)  # a crash mid-save never leaves a truncated last.pt
 
 
@@ -123,8 +139,12 @@ def train(opts: TrainOptions) -> dict[str, Any]:
     for epoch in range(start_epoch, opts.epochs):
         loss, step = _epoch(model, opt, sched, tok, train_s, bank, opts, epoch, step)
         save_checkpoint(ckpt_path, model, opt, epoch, step, cfg, tok.get_vocab_size())
-        metrics = {"epoch": epoch, "step": step, "train_loss": loss,
-                   **evaluate_split(model.eval(), tok, cfg, samples, "val", opts.data / ".cache")}
+        metrics = {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": loss,
+            **evaluate_split(model.eval(), tok, cfg, samples, "val", opts.data / ".cache"),
+        }
         with (opts.out / "metrics.jsonl").open("a") as f:
             f.write(json.dumps(metrics) + "\n")
         log.info("epoch %d: loss %.3f val %s", epoch, loss, metrics.get("video", {}).get("t2v"))
@@ -135,8 +155,17 @@ def train(opts: TrainOptions) -> dict[str, Any]:
     return metrics
 
 
-def _epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, tok: Tokenizer, train_s: list[Sample],
-           bank: FrameBank, opts: TrainOptions, epoch: int, step: int) -> tuple[float, int]:
+def _epoch(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    tok: Tokenizer,
+    train_s: list[Sample],
+    bank: FrameBank,
+    opts: TrainOptions,
+    epoch: int,
+    step: int,
+) -> tuple[float, int]:
     model.train()
     rng = np.random.default_rng(opts.seed * 1000 + epoch)
     order = rng.permutation(len(train_s))
@@ -147,8 +176,14 @@ def _epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, tok: 
     for idx in bar:
         frames, fmask = bank.batch(idx)
         ids, tmask = tokenize(tok, pick_captions([train_s[i] for i in idx], rng))
-        out = model({"input_ids": ids, "attention_mask": tmask,
-                     "frames": torch.from_numpy(frames), "frame_mask": torch.from_numpy(fmask)})
+        out = model(
+            {
+                "input_ids": ids,
+                "attention_mask": tmask,
+                "frames": torch.from_numpy(frames),
+                "frame_mask": torch.from_numpy(fmask),
+            }
+        )
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

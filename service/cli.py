@@ -20,7 +20,9 @@ def serve(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["XMR_ROOT"], os.environ["XMR_HOST"], os.environ["XMR_PORT"] = str(root), host, str(port)
     if not root.is_dir():
-        raise typer.BadParameter(f"{root} is not a directory; build a bundle with `xmr index build`", param_hint="--root")
+        raise typer.BadParameter(
+            f"{root} is not a directory; build a bundle with `xmr index build`", param_hint="--root"
+        )
     import uvicorn
 
     uvicorn.run("service.main:app_from_env", factory=True, host=host, port=port, log_level=log_level)

@@ -18,8 +18,11 @@ STATUS: dict[type[XmrError], int] = {InvalidRequest: 400, NotFound: 404, NotRead
 
 def problem(status: int, detail: str) -> JSONResponse:
     title = HTTPStatus(status).phrase
-    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
-                        status_code=status, media_type="application/problem+json")
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
 
 
 def _validation_detail(exc: RequestValidationError) -> tuple[int, str]:

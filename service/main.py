@@ -22,8 +22,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = BundleStore(settings.root, settings.onnx_threads, settings.verify_checksums,
-                            settings.default_collection)
+        store = BundleStore(
+            settings.root, settings.onnx_threads, settings.verify_checksums, settings.default_collection
+        )
         await asyncio.to_thread(store.refresh)
         app.state.store = store
         poller = asyncio.create_task(store.poll(settings.poll_seconds)) if settings.poll_seconds > 0 else None
@@ -33,8 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for b in store.live.values():
             b.searcher.close()
 
-    app = FastAPI(title="xmr", version="0.1.0", lifespan=lifespan,
-                  description="Text-to-video and image retrieval over published index bundles.")
+    app = FastAPI(
+        title="xmr",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Text-to-video and image retrieval over published index bundles.",
+    )
     app.state.settings = settings
     errors.install(app)
 

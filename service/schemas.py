@@ -15,8 +15,9 @@ Modality = Literal["video", "image", "all"]
 class SearchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"query": "a red 7 moves left, then a blue 3 appears", "k": 5,
-                                         "modality": "video"}]},
+        json_schema_extra={
+            "examples": [{"query": "a red 7 moves left, then a blue 3 appears", "k": 5, "modality": "video"}]
+        },
     )
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, in plain words.")
@@ -42,12 +43,29 @@ class Hit(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "query": "a red 7 moves left, then a blue 3 appears", "collection": "demo",
-        "version": "v20261125T120000000000Z-1a2b3c", "model_id": "baseline-0123456789ab", "took_ms": 3.1,
-        "hits": [{"id": "vid00042", "score": 0.83, "modality": "video", "uri": "videos/vid00042.mp4",
-                  "title": "a red 7 moves left, then a blue 3 appears", "duration": 6.0}],
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "query": "a red 7 moves left, then a blue 3 appears",
+                    "collection": "demo",
+                    "version": "v20261125T120000000000Z-1a2b3c",
+                    "model_id": "baseline-0123456789ab",
+                    "took_ms": 3.1,
+                    "hits": [
+                        {
+                            "id": "vid00042",
+                            "score": 0.83,
+                            "modality": "video",
+                            "uri": "videos/vid00042.mp4",
+                            "title": "a red 7 moves left, then a blue 3 appears",
+                            "duration": 6.0,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
     query: str
     collection: str

@@ -25,7 +25,8 @@ class Searcher:
             for m in MODALITIES
         }
         self._params = {
-            m: faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows)) for m, rows in self.rows_by_modality.items()
+            m: faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))  # type: ignore[call-arg]
+            for m, rows in self.rows_by_modality.items()
         }
 
     def search(self, vectors: np.ndarray, k: int, modality: str) -> list[list[tuple[int, float]]]:
@@ -35,7 +36,10 @@ class Searcher:
             return [[] for _ in vectors]
         params = None if modality == "all" else self._params[modality]
         scores, rows = self.index.search(vectors, k, params=params)
-        return [[(int(r), float(s)) for r, s in zip(rr, ss, strict=True) if r >= 0] for rr, ss in zip(rows, scores, strict=True)]
+        return [
+            [(int(r), float(s)) for r, s in zip(rr, ss, strict=True) if r >= 0]
+            for rr, ss in zip(rows, scores, strict=True)
+        ]
 
     def items(self, rows: list[int]) -> dict[int, Item]:
         if not rows:

@@ -49,8 +49,9 @@ def load_bundle(path: Path, onnx_threads: int = 1, verify_checksums: bool = True
 class BundleStore:
     """Collection name -> live LoadedBundle, plus the last load error per collection."""
 
-    def __init__(self, root: Path, onnx_threads: int = 1, verify_checksums: bool = True,
-                 default_collection: str | None = None) -> None:
+    def __init__(
+        self, root: Path, onnx_threads: int = 1, verify_checksums: bool = True, default_collection: str | None = None
+    ) -> None:
         self.root = root
         self.onnx_threads = onnx_threads
         self.verify_checksums = verify_checksums

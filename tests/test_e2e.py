@@ -23,8 +23,12 @@ pytestmark = pytest.mark.e2e
 def server(bundle_root: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     xmr = Path(sys.executable).parent / "xmr"
-    proc = subprocess.Popen([str(xmr), "serve", "--root", str(bundle_root), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "XMR_POLL_SECONDS": "1"})
+    proc = subprocess.Popen(
+        [str(xmr), "serve", "--root", str(bundle_root), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "XMR_POLL_SECONDS": "1"},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

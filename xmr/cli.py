@@ -19,8 +19,9 @@ def _root() -> None:
 def build_app(command: str | None = None) -> typer.Typer:
     """The CLI. For ``serve`` only the service is imported: the serving process never loads
     ``models`` or ``indexer.build`` (and so never torch), per DESIGN.md."""
-    app = typer.Typer(help="xmr: text-to-video and image retrieval.", no_args_is_help=True,
-                      pretty_exceptions_enable=False)
+    app = typer.Typer(
+        help="xmr: text-to-video and image retrieval.", no_args_is_help=True, pretty_exceptions_enable=False
+    )
     app.callback()(_root)  # keeps `xmr serve` a subcommand even when it is the only one registered
     app.command("serve")(serve)
     if command != "serve":

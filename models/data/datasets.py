@@ -77,7 +77,9 @@ def decode_all(samples: list[Sample], clip_rate: float, size: int) -> FrameBank:
     clips: list[np.ndarray] = []
     for s in tqdm(samples, desc="decoding", unit="item", disable=None if len(samples) >= 100 else True):
         try:
-            clips.append(decode_video(s.path, clip_rate, size)[0] if s.modality == "video" else read_image(s.path, size))
+            clips.append(
+                decode_video(s.path, clip_rate, size)[0] if s.modality == "video" else read_image(s.path, size)
+            )
         except MediaError as exc:
             log.warning("skipping %s", exc)
             clips.append(np.zeros((0, size, size, 3), np.uint8))

@@ -171,9 +171,7 @@ def _moment_rows(vid: str, duration: float, captions: list[dict[str, object]]) -
         windows = cap["relevant_windows"]
         assert isinstance(windows, list)
         clip_ids = [
-            c
-            for c in range(n_clips)
-            if any(c * CLIP_LENGTH < e and (c + 1) * CLIP_LENGTH > s for s, e in windows)
+            c for c in range(n_clips) if any(c * CLIP_LENGTH < e and (c + 1) * CLIP_LENGTH > s for s, e in windows)
         ]
         rows.append(
             {
@@ -248,8 +246,15 @@ def _make_images(out: Path, n: int, rng: np.random.Generator, glyphs: np.ndarray
 def _write_formats(out: Path, videos: list[dict]) -> None:
     msrvtt = {
         "videos": [
-            {"video_id": v["id"], "id": k, "split": v["split"], "url": v["uri"], "start time": 0.0,
-             "end time": v["duration"], "category": 0}
+            {
+                "video_id": v["id"],
+                "id": k,
+                "split": v["split"],
+                "url": v["uri"],
+                "start time": 0.0,
+                "end time": v["duration"],
+                "category": 0,
+            }
             for k, v in enumerate(videos)
         ],
         "sentences": [

@@ -16,7 +16,9 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape  # (B, T, D); mask (B, T) with 1 = real token
-        q, k, v = self.qkv(x).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, T, Dh) each
+        q, k, v = (
+            self.qkv(x).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        )  # (B, H, T, Dh) each
         scores = q @ k.transpose(-1, -2) / (d // self.heads) ** 0.5  # (B, H, T, T)
         scores = scores.masked_fill(mask[:, None, None, :] == 0, -1e4)
         y = scores.softmax(-1) @ v  # (B, H, T, Dh)

@@ -34,7 +34,9 @@ class FrameCNN(nn.Module):
 
 @VISION_ENCODERS.register("cnn_temporal")
 class VideoEncoder(nn.Module):
-    def __init__(self, embed_dim: int, channels: list[int], width: int, layers: int, heads: int, max_frames: int) -> None:
+    def __init__(
+        self, embed_dim: int, channels: list[int], width: int, layers: int, heads: int, max_frames: int
+    ) -> None:
         super().__init__()
         self.frames = FrameCNN(channels, width)
         self.temporal = SequenceEncoder(width, layers, heads, max_frames)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from indexer import bundle
-from tests.conftest import TINY_IMAGES, TINY_VIDEOS
 from indexer.build import build
 from indexer.embed import Embedder
 from indexer.manifest import read_manifest
+from tests.conftest import TINY_IMAGES, TINY_VIDEOS
 from xmr.errors import ManifestError, MediaError
 
 
@@ -20,7 +20,9 @@ def test_published_bundle_matches_the_design(bundle_root: Path, corpus: Path) ->
     path = bundle_root / "demo" / version
     manifest = bundle.verify(path)
     lines = (corpus / "manifest.jsonl").read_text().splitlines()
-    assert manifest["counts"] == {"video": TINY_VIDEOS, "image": TINY_IMAGES} and len(lines) == TINY_VIDEOS + TINY_IMAGES
+    assert (
+        manifest["counts"] == {"video": TINY_VIDEOS, "image": TINY_IMAGES} and len(lines) == TINY_VIDEOS + TINY_IMAGES
+    )
     assert manifest["metric"] == "inner_product" and manifest["faiss_factory"] == "Flat"
     assert manifest["onnx_max_abs_diff"] <= 1e-4
     assert len(manifest["corpus_fingerprint"]) == 64 and manifest["model_id"].startswith("baseline_tiny-")

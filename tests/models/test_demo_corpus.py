@@ -3,8 +3,8 @@ from pathlib import Path
 
 import av
 
-from models.data.demo_corpus import build_demo_corpus
 from models.data.datasets import read_msrvtt
+from models.data.demo_corpus import build_demo_corpus
 from models.data.media import decode_video
 
 
@@ -33,12 +33,12 @@ def test_digit_is_visible_only_inside_its_window(corpus: Path) -> None:
     """Frames outside every ground-truth window are blank background; inside, the digit's colour shows."""
     items = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
     one = next(i for i in items if i["modality"] == "video" and len(i["captions"]) == 2)
-    (start, end), = one["captions"][1]["relevant_windows"]
+    ((start, end),) = one["captions"][1]["relevant_windows"]
     frames, _ = decode_video(corpus / one["uri"], clip_rate=2.0, size=64)
     centres = [(k + 0.5) / 2 for k in range(len(frames))]
     spread = [int(f.max()) - int(f.min()) for f in frames]
-    inside = [s for t, s in zip(centres, spread) if start + 0.25 < t < end - 0.25]
-    outside = [s for t, s in zip(centres, spread) if t < start - 0.25 or t > end + 0.25]
+    inside = [s for t, s in zip(centres, spread, strict=False) if start + 0.25 < t < end - 0.25]
+    outside = [s for t, s in zip(centres, spread, strict=False) if t < start - 0.25 or t > end + 0.25]
     assert min(inside) > 80
     assert all(s < 30 for s in outside)
 

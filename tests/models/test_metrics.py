@@ -6,11 +6,13 @@ from models.metrics import gt_ranks, retrieval_metrics, t2v_v2t
 
 def test_hand_worked_example() -> None:
     # 3 queries x 4 items; ground truth on columns 0, 1, 2.
-    sim = np.array([
-        [0.9, 0.1, 0.2, 0.3],  # gt 0 ranks 0
-        [0.5, 0.4, 0.6, 0.1],  # gt 1 ranks 2 (0.5 and 0.6 above)
-        [0.1, 0.2, 0.0, 0.3],  # gt 2 ranks 3
-    ])
+    sim = np.array(
+        [
+            [0.9, 0.1, 0.2, 0.3],  # gt 0 ranks 0
+            [0.5, 0.4, 0.6, 0.1],  # gt 1 ranks 2 (0.5 and 0.6 above)
+            [0.1, 0.2, 0.0, 0.3],  # gt 2 ranks 3
+        ]
+    )
     ranks = gt_ranks(sim, np.array([0, 1, 2]))
     assert ranks.tolist() == [0, 2, 3]
     m = retrieval_metrics(ranks)

@@ -49,7 +49,8 @@ def test_loss_prefers_matched_pairs(name: str) -> None:
 def test_configs_build_and_backprop(config: str) -> None:
     model = build_model(load_config(config), vocab_size=30)
     batch = {
-        "input_ids": torch.randint(2, 30, (4, 7)), "attention_mask": torch.ones(4, 7, dtype=torch.long),
+        "input_ids": torch.randint(2, 30, (4, 7)),
+        "attention_mask": torch.ones(4, 7, dtype=torch.long),
         "frames": torch.randint(0, 255, (4, 3, model.cfg["frame_size"], model.cfg["frame_size"], 3), dtype=torch.uint8),
         "frame_mask": torch.ones(4, 3, dtype=torch.long),
     }

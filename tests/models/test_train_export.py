@@ -43,7 +43,8 @@ def test_onnx_matches_torch_within_1e_4(trained_run: Path, tmp_path: Path) -> No
     assert err <= 1e-4
     texts = ["a red 7 moves left, then a blue 3 appears", "a green 0", "unknownword " * 40]
     enc = tok.encode_batch(texts)
-    ids = np.array([e.ids for e in enc]); mask = np.array([e.attention_mask for e in enc])
+    ids = np.array([e.ids for e in enc])
+    mask = np.array([e.attention_mask for e in enc])
     sess = ort.InferenceSession(str(tmp_path / "text_encoder.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"input_ids": ids, "attention_mask": mask})[0]
     with torch.no_grad():

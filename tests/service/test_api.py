@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer import bundle
-from tests.conftest import TINY_IMAGES, TINY_VIDEOS
 from service.config import Settings
 from service.main import create_app
+from tests.conftest import TINY_IMAGES, TINY_VIDEOS
 
 
 def client_for(root: Path, poll_seconds: float = 0) -> TestClient:
@@ -58,8 +58,7 @@ def test_modality_filter_and_k_larger_than_corpus(client: TestClient) -> None:
         ({"query": "a red 7", "collection": "nope"}, 404, "collection 'nope' not found"),
     ],
 )
-def test_bad_requests_get_problem_json(client: TestClient, body: dict[str, object], status: int,
-                                       fragment: str) -> None:
+def test_bad_requests_get_problem_json(client: TestClient, body: dict[str, object], status: int, fragment: str) -> None:
     r = client.post("/v1/search", json=body)
     assert r.status_code == status
     assert r.headers["content-type"] == "application/problem+json"

@@ -15,15 +15,30 @@ router = APIRouter(tags=["items"])
 def get_item(store: StoreDep, item_id: str = Path(max_length=200)) -> ItemResponse:
     """One item's metadata, from whichever live collection holds it."""
     live, it = store.find_item(item_id)
-    return ItemResponse(id=it.id, collection=live.collection, version=live.version, modality=it.modality,
-                        uri=it.uri, duration=it.duration, title=it.title, tags=it.tags, metadata=it.metadata)
+    return ItemResponse(
+        id=it.id,
+        collection=live.collection,
+        version=live.version,
+        modality=it.modality,
+        uri=it.uri,
+        duration=it.duration,
+        title=it.title,
+        tags=it.tags,
+        metadata=it.metadata,
+    )
 
 
 @router.get("/v1/collections", response_model=list[CollectionInfo])
 def collections(store: StoreDep) -> list[CollectionInfo]:
     """Live collections with their version, model id and item counts."""
     return [
-        CollectionInfo(name=name, version=b.version, model_id=b.model_id, counts=b.manifest.get("counts", {}),
-                       created_at=str(b.manifest.get("created_at", "")), error=store.errors.get(name))
+        CollectionInfo(
+            name=name,
+            version=b.version,
+            model_id=b.model_id,
+            counts=b.manifest.get("counts", {}),
+            created_at=str(b.manifest.get("created_at", "")),
+            error=store.errors.get(name),
+        )
         for name, b in sorted(store.live.items())
     ]

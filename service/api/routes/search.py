@@ -22,11 +22,23 @@ def search(req: SearchRequest, store: StoreDep) -> SearchResponse:
     ranked = live.searcher.search(vec, req.k, req.modality)[0]
     items = live.searcher.items([row for row, _ in ranked])
     hits = [
-        Hit(id=it.id, score=score, modality=it.modality, uri=it.uri, title=it.title,  # type: ignore[arg-type]
-            duration=it.duration)
+        Hit(
+            id=it.id,
+            score=score,
+            modality=it.modality,  # type: ignore[arg-type]  # items.sqlite holds only video|image
+            uri=it.uri,
+            title=it.title,
+            duration=it.duration,
+        )
         for row, score in ranked
         if (it := items.get(row)) is not None
     ]
     took = (time.perf_counter() - t0) * 1000
-    return SearchResponse(query=req.query, collection=live.collection, version=live.version,
-                          model_id=live.model_id, took_ms=round(took, 3), hits=hits)
+    return SearchResponse(
+        query=req.query,
+        collection=live.collection,
+        version=live.version,
+        model_id=live.model_id,
+        took_ms=round(took, 3),
+        hits=hits,
+    )

@@ -1,0 +1,121 @@
+"""/v1/search over HTTP (real uvicorn) vs the same encode + search in-process, on the demo bundle.
+
+    python benchmarks/bench_search.py --root bundles --data data/demo [--requests 2000]
+
+The ratio HTTP/in-process is what counts: it is the cost of the web layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+
+from benchmarks.report import percentiles, write_section  # noqa: E402
+from indexer import bundle  # noqa: E402
+from service.store import load_bundle  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+
+def captions(data: Path) -> list[str]:
+    items = [json.loads(x) for x in (data / "manifest.jsonl").read_text().splitlines()]
+    return [c["caption"] for i in items if i["split"] == "test" for c in i["captions"]]
+
+
+def in_process(root: Path, queries: list[str], n: int) -> list[float]:
+    live = load_bundle(root / "demo" / bundle.read_current(root, "demo"))
+    lat = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        rows = live.searcher.search(live.encoder.encode([queries[i % len(queries)]]), 10, "all")[0]
+        live.searcher.items([r for r, _ in rows])
+        lat.append(time.perf_counter() - t0)
+    return lat
+
+
+def over_http(url: str, queries: list[str], n: int, clients: int) -> tuple[list[float], float]:
+    def worker(k: int) -> list[float]:
+        lat = []
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for i in range(k, n, clients):
+                t0 = time.perf_counter()
+                r = http.post("/v1/search", json={"query": queries[i % len(queries)], "k": 10})
+                r.raise_for_status()
+                lat.append(time.perf_counter() - t0)
+        return lat
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        lat = [x for part in pool.map(worker, range(clients)) for x in part]
+    return lat, time.perf_counter() - t0
+
+
+def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    xmr = Path(sys.executable).parent / "xmr"
+    proc = subprocess.Popen([str(xmr), "serve", "--root", str(root), "--port", str(port), "--log-level", "warning"])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", type=Path, default=Path("bundles"))
+    ap.add_argument("--data", type=Path, default=Path("data/demo"))
+    ap.add_argument("--requests", type=int, default=2000)
+    args = ap.parse_args()
+    queries = captions(args.data)
+    rows = []
+    lat = in_process(args.root, queries, args.requests)
+    base_qps = len(lat) / sum(lat)
+    rows.append(("in-process encode+search (no HTTP)", 1, base_qps, *percentiles(lat)))
+    proc, url = start_server(args.root)
+    try:
+        over_http(url, queries, 100, 1)  # warm-up
+        for clients in (1, 4):
+            lat, wall = over_http(url, queries, args.requests, clients)
+            rows.append(
+                (f"POST /v1/search over HTTP, {clients} client(s)", clients, len(lat) / wall, *percentiles(lat))
+            )
+    finally:
+        proc.terminate()
+        proc.wait()
+    n_items = sum(
+        json.loads((args.root / "demo" / bundle.read_current(args.root, "demo") / "manifest.json").read_text())[
+            "counts"
+        ].values()
+    )
+    lines = ["| path | clients | queries/s | p50 ms | p99 ms | queries/s vs in-process |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| {name} | {c} | {qps:.0f} | {p50:.2f} | {p99:.2f} | {qps / base_qps:.2f} |"
+        for name, c, qps, p50, p99 in rows
+    ]
+    body = (
+        f"Demo bundle: {n_items} items, exact `Flat` inner-product index, query = a test caption, k = 10, "
+        f"{args.requests} requests per row, `OMP_NUM_THREADS=1`, one uvicorn worker, client threads with "
+        f"httpx on the same 2 cores.\n\nCommand: `python benchmarks/bench_search.py --root {args.root} "
+        f"--data {args.data} --requests {args.requests}`\n\n" + "\n".join(lines)
+    )
+    write_section("search", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
