@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -60,6 +63,36 @@ def over_http(url: str, queries: list[str], n: int, clients: int) -> tuple[list[
     return lat, time.perf_counter() - t0
 
 
+WRK_LUA = """wrk.method = "POST"
+wrk.body = '{"query": "a red 7 moves left, then a blue 3 appears", "k": 10}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def with_wrk(url: str, connections: int, seconds: int = 10) -> tuple[float, float, float] | None:
+    """(queries/s, p50 ms, p99 ms) from wrk, a C load generator, or None when wrk is not installed."""
+    if not shutil.which("wrk"):
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(WRK_LUA)
+        lua.flush()
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua.name, f"{url}/v1/search"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    def ms(label: str) -> float:
+        value = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert value, out
+        return float(value.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[value.group(2)]
+
+    qps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert qps and "Non-2xx" not in out, out
+    return float(qps.group(1)), ms("50%"), ms("99%")
+
+
 def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     xmr = Path(sys.executable).parent / "xmr"
@@ -91,9 +124,12 @@ def main() -> None:
         over_http(url, queries, 100, 1)  # warm-up
         for clients in (1, 4):
             lat, wall = over_http(url, queries, args.requests, clients)
-            rows.append(
-                (f"POST /v1/search over HTTP, {clients} client(s)", clients, len(lat) / wall, *percentiles(lat))
-            )
+            name = f"POST /v1/search, httpx client, {clients} thread(s)"
+            rows.append((name, clients, len(lat) / wall, *percentiles(lat)))
+        for conns in (1, 8):
+            got = with_wrk(url, conns)
+            if got:
+                rows.append((f"POST /v1/search, wrk, {conns} connection(s)", conns, *got))
     finally:
         proc.terminate()
         proc.wait()
@@ -109,9 +145,10 @@ def main() -> None:
     ]
     body = (
         f"Demo bundle: {n_items} items, exact `Flat` inner-product index, query = a test caption, k = 10, "
-        f"{args.requests} requests per row, `OMP_NUM_THREADS=1`, one uvicorn worker, client threads with "
-        f"httpx on the same 2 cores.\n\nCommand: `python benchmarks/bench_search.py --root {args.root} "
-        f"--data {args.data} --requests {args.requests}`\n\n" + "\n".join(lines)
+        f"{args.requests} requests per httpx row (wrk: 10 s, one fixed query), `OMP_NUM_THREADS=1`, one uvicorn "
+        f"worker; the clients run on the same machine as the server.\n\n"
+        f"Command: `python benchmarks/bench_search.py --root {args.root} --data {args.data} "
+        f"--requests {args.requests}`\n\n" + "\n".join(lines)
     )
     write_section("search", body)
     print(body)

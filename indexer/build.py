@@ -7,8 +7,11 @@ items.sqlite is FAISS id i; clip features of item i are ``clips/features.npy[off
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import shutil
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexer import bundle
-from indexer.embed import Embedded, Embedder, batches, model_id
+from indexer.embed import Decoded, Embedded, Embedder, batches, model_id
 from indexer.manifest import InputItem, read_manifest
 from xmr.errors import MediaError
 
@@ -44,14 +47,30 @@ def corpus_fingerprint(items: list[InputItem]) -> str:
     return h.hexdigest()
 
 
-def embed_corpus(embedder: Embedder, items: list[InputItem], batch_size: int) -> Embedded:
+def embed_corpus(embedder: Embedder, items: list[InputItem], batch_size: int, readers: int = 2) -> Embedded:
+    """Embed ``items`` in batches; decoding of the next batches overlaps the encoder's forward pass.
+
+    PyAV releases the GIL while decoding, so ``readers`` threads keep the encoder fed
+    (docs/benchmarks.md). Output order is input order.
+    """
     total = Embedded()
-    with tqdm(total=len(items), desc="embedding", unit="item", disable=None) as bar:
-        for batch in batches(items, batch_size):
-            part = embedder.embed(batch)
+    with (
+        tqdm(total=len(items), desc="embedding", unit="item", disable=None) as bar,
+        ThreadPoolExecutor(readers, thread_name_prefix="xmr-decode") as pool,
+    ):
+        pending: deque[Future[Decoded]] = deque()
+        todo = iter(batches(items, batch_size))
+        for batch in itertools.islice(todo, readers + 1):
+            pending.append(pool.submit(embedder.load, batch))
+        while pending:
+            decoded = pending.popleft().result()
+            if batch := next(todo, []):
+                pending.append(pool.submit(embedder.load, batch))
+            part = embedder.encode(decoded)
+            n = len(decoded.items) + len(decoded.failed)
             for name in ("items", "vectors", "clips", "durations", "failed"):
                 getattr(total, name).extend(getattr(part, name))
-            bar.update(len(batch))
+            bar.update(n)
     return total
 
 

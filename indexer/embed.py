@@ -30,6 +30,16 @@ class Embedded:
     failed: list[tuple[InputItem, str]] = field(default_factory=list)
 
 
+@dataclass
+class Decoded:
+    """A batch after decoding: frames of the readable items, and the unreadable ones with reasons."""
+
+    items: list[InputItem] = field(default_factory=list)
+    frames: list[np.ndarray] = field(default_factory=list)  # each (T, S, S, 3) uint8
+    durations: list[float] = field(default_factory=list)
+    failed: list[tuple[InputItem, str]] = field(default_factory=list)
+
+
 class Embedder:
     """Loads a trained run once; ``embed`` turns a batch of items into vectors."""
 
@@ -54,9 +64,9 @@ class Embedder:
             return read_image(item.path, self.frame_size), 0.0
         raise MediaError(f"{item.uri}: unknown modality {item.modality!r}")
 
-    def embed(self, batch: list[InputItem]) -> Embedded:
-        out = Embedded()
-        frames: list[np.ndarray] = []
+    def load(self, batch: list[InputItem]) -> Decoded:
+        """Decode a batch (no model work), setting unreadable items aside with the reason."""
+        out = Decoded()
         for item in batch:
             try:
                 f, duration = self.read(item)
@@ -64,13 +74,21 @@ class Embedder:
                 out.failed.append((item, str(exc)))
                 continue
             out.items.append(item)
-            frames.append(f)
+            out.frames.append(f)
             out.durations.append(duration)
-        if frames:
-            vecs, clips = self.forward(frames)
-            out.vectors += list(vecs)
-            out.clips += [c if it.modality == "video" else c[:0] for c, it in zip(clips, out.items, strict=True)]
         return out
+
+    def encode(self, decoded: Decoded) -> Embedded:
+        """Run the encoder on a decoded batch."""
+        out = Embedded(items=decoded.items, durations=decoded.durations, failed=decoded.failed)
+        if decoded.frames:
+            vecs, clips = self.forward(decoded.frames)
+            out.vectors = list(vecs)
+            out.clips = [c if it.modality == "video" else c[:0] for c, it in zip(clips, out.items, strict=True)]
+        return out
+
+    def embed(self, batch: list[InputItem]) -> Embedded:
+        return self.encode(self.load(batch))
 
     def forward(self, frames: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Raw encoder forward on decoded frames: vectors (B, E) and per-item clips [(T_i, E)]."""

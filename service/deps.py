@@ -10,7 +10,7 @@ from service.config import Settings
 from service.store import BundleStore
 
 
-def get_store(request: Request) -> BundleStore:
+async def get_store(request: Request) -> BundleStore:
     store: BundleStore = request.app.state.store
     return store
 
