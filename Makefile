@@ -29,11 +29,13 @@ $(VENV)/.installed: pyproject.toml
 $(DATA)/manifest.jsonl: | install
 	$(XMR) demo-data --out $(DATA) --videos $(VIDEOS) --images $(IMAGES) --seed 0
 
-$(RUN)/last.pt: $(DATA)/manifest.jsonl
-	env -u OMP_NUM_THREADS $(XMR) train --data $(DATA) --out $(RUN) --epochs $(EPOCHS)
-	env -u OMP_NUM_THREADS $(XMR) eval --run $(RUN) --data $(DATA) --split test --out $(RUN)/test_metrics.json
+# last.pt is written every epoch, so the finished-training marker is the test evaluation;
+# an interrupted run resumes from its last epoch.
+$(RUN)/test_metrics.json: $(DATA)/manifest.jsonl
+	env -u OMP_NUM_THREADS $(XMR) train --data $(DATA) --out $(RUN) --epochs $(EPOCHS) --resume
+	env -u OMP_NUM_THREADS $(XMR) eval --run $(RUN) --data $(DATA) --split test --out $@
 
-$(ROOT)/demo/CURRENT: $(RUN)/last.pt
+$(ROOT)/demo/CURRENT: $(RUN)/test_metrics.json
 	$(XMR) index build $(DATA)/manifest.jsonl --collection demo --root $(ROOT) --model $(RUN)
 
 demo: $(ROOT)/demo/CURRENT

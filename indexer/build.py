@@ -23,6 +23,7 @@ from tqdm import tqdm
 from indexer import bundle
 from indexer.embed import Decoded, Embedded, Embedder, batches, model_id
 from indexer.manifest import InputItem, read_manifest
+from indexer.shards import ShardStore
 from xmr.errors import MediaError
 
 log = logging.getLogger(__name__)
@@ -47,17 +48,38 @@ def corpus_fingerprint(items: list[InputItem]) -> str:
     return h.hexdigest()
 
 
-def embed_corpus(embedder: Embedder, items: list[InputItem], batch_size: int, readers: int = 2) -> Embedded:
+def embed_corpus(
+    embedder: Embedder,
+    items: list[InputItem],
+    batch_size: int,
+    shards: ShardStore | None = None,
+    shard_size: int = 256,
+) -> Embedded:
+    """Embed ``items`` in order, shard by shard; finished shards are loaded from ``shards``."""
+    total = Embedded()
+    with tqdm(total=len(items), desc="embedding", unit="item", disable=None) as bar:
+        for i, shard in enumerate(batches(items, shard_size)):
+            if shards and shards.done(i):
+                part = shards.load(i, shard)
+            else:
+                part = embed_items(embedder, shard, batch_size, bar)
+                if shards:
+                    shards.save(i, shard, part)
+            for name in ("items", "vectors", "clips", "durations", "failed"):
+                getattr(total, name).extend(getattr(part, name))
+            bar.n = min(len(items), (i + 1) * shard_size)
+            bar.refresh()
+    return total
+
+
+def embed_items(embedder: Embedder, items: list[InputItem], batch_size: int, bar: Any, readers: int = 2) -> Embedded:
     """Embed ``items`` in batches; decoding of the next batches overlaps the encoder's forward pass.
 
     PyAV releases the GIL while decoding, so ``readers`` threads keep the encoder fed
     (docs/benchmarks.md). Output order is input order.
     """
     total = Embedded()
-    with (
-        tqdm(total=len(items), desc="embedding", unit="item", disable=None) as bar,
-        ThreadPoolExecutor(readers, thread_name_prefix="xmr-decode") as pool,
-    ):
+    with ThreadPoolExecutor(readers, thread_name_prefix="xmr-decode") as pool:
         pending: deque[Future[Decoded]] = deque()
         todo = iter(batches(items, batch_size))
         for batch in itertools.islice(todo, readers + 1):
@@ -67,10 +89,9 @@ def embed_corpus(embedder: Embedder, items: list[InputItem], batch_size: int, re
             if batch := next(todo, []):
                 pending.append(pool.submit(embedder.load, batch))
             part = embedder.encode(decoded)
-            n = len(decoded.items) + len(decoded.failed)
             for name in ("items", "vectors", "clips", "durations", "failed"):
                 getattr(total, name).extend(getattr(part, name))
-            bar.update(n)
+            bar.update(len(decoded.items) + len(decoded.failed))
     return total
 
 
@@ -100,18 +121,29 @@ def stage(staging: Path, emb: Embedded, embedder: Embedder) -> None:
 
 
 def build(
-    manifest: Path, collection: str, root: Path, run_dir: Path, batch_size: int = 32, keep: int = 3
+    manifest: Path,
+    collection: str,
+    root: Path,
+    run_dir: Path,
+    batch_size: int = 32,
+    keep: int = 3,
+    shard_size: int = 256,
 ) -> BuildReport:
     """Index every readable item of ``manifest`` and publish a new version of ``collection``.
 
     Unreadable media are skipped and listed in the report (and in manifest.json). Nothing live
-    changes unless the whole bundle was written and sealed.
+    changes unless the whole bundle was written and sealed. An interrupted build, rerun with the
+    same corpus and model, resumes from its last finished shard of ``shard_size`` items.
     """
     from models.export import export_text_encoder
 
     items = read_manifest(manifest)
     embedder = Embedder(run_dir)
-    emb = embed_corpus(embedder, items, batch_size)
+    fingerprint, mid = corpus_fingerprint(items), model_id(run_dir, embedder.cfg)
+    shards = ShardStore(root, collection, fingerprint, mid, shard_size)
+    if done := shards.count_done():
+        log.info("resuming: %d finished shard(s) of %d items found in %s", done, shard_size, shards.path)
+    emb = embed_corpus(embedder, items, batch_size, shards, shard_size)
     if not emb.items:
         raise MediaError(f"{manifest}: none of the {len(items)} listed media could be read")
     version, staging = bundle.staging_dir(root, collection)
@@ -121,12 +153,12 @@ def build(
         counts = {m: sum(it.modality == m for it in emb.items) for m in ("video", "image")}
         skipped = [(it.uri, reason) for it, reason in emb.failed]
         fields: dict[str, Any] = {
-            "model_id": model_id(run_dir, embedder.cfg),
+            "model_id": mid,
             "dim": embedder.dim,
             "metric": "inner_product",
             "faiss_factory": FACTORY,
             "counts": counts,
-            "corpus_fingerprint": corpus_fingerprint(items),
+            "corpus_fingerprint": fingerprint,
             "clip_rate": embedder.clip_rate,
             "onnx_max_abs_diff": err,
             "skipped": [{"uri": u, "reason": r} for u, r in skipped],
@@ -135,5 +167,6 @@ def build(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    shards.clear()
     bundle.collect_garbage(root, collection, keep=keep)
     return BuildReport(version, path, counts, skipped, err)

@@ -218,13 +218,13 @@ def verify(path: Path) -> dict[str, Any]:
 
 
 def collect_garbage(root: Path, collection: str, keep: int = 3) -> list[str]:
-    """Delete all but the newest ``keep`` versions (never the live one) and stale staging dirs."""
+    """Delete all but the newest ``keep`` versions (never the live one) and stale staging/work dirs."""
     live = read_current(root, collection)
     versions = list_versions(root, collection)
     doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != live]
     for v in doomed:
         shutil.rmtree(root / collection / v)
-    for stale in (root / collection).glob(".staging-*"):
+    for stale in [*(root / collection).glob(".staging-*"), *(root / collection).glob(".work/*")]:
         if time.time() - stale.stat().st_mtime > STALE_STAGING_S:  # a crashed build, not a running one
             shutil.rmtree(stale, ignore_errors=True)
     return doomed

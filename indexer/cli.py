@@ -21,11 +21,12 @@ def build_cmd(
     model: Path = typer.Option(Path("runs/demo"), help="Trained run folder (xmr train --out)."),
     batch_size: int = typer.Option(32, min=1),
     keep: int = typer.Option(3, min=1, help="Published versions to keep."),
+    shard_size: int = typer.Option(256, min=1, help="Items per checkpointed shard; a rerun skips finished shards."),
 ) -> None:
     """Decode, embed, index and publish; unreadable media are reported and skipped."""
     from indexer.build import build
 
-    report = build(manifest, collection, root, model, batch_size=batch_size, keep=keep)
+    report = build(manifest, collection, root, model, batch_size=batch_size, keep=keep, shard_size=shard_size)
     for uri, reason in report.skipped:
         console.print(f"[yellow]skipped[/] {uri}: {reason}")
     console.print(

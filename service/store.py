@@ -69,7 +69,10 @@ class BundleStore:
         for name in bundle.list_collections(self.root):
             version = bundle.read_current(self.root, name)
             live = self.live.get(name)
-            if version is None or (live and live.version == version):
+            if version is None:
+                continue
+            if live and live.version == version:
+                self.errors.pop(name, None)  # e.g. CURRENT rolled back to the live version
                 continue
             if self.errors.get(name, "").startswith(f"{version}:"):
                 continue  # already refused this version; don't re-hash it every poll

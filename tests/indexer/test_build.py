@@ -105,3 +105,40 @@ def test_csv_and_directory_manifests(corpus: Path, tmp_path: Path) -> None:
     assert {i.modality for i in items} == {"video", "image"} and len(items) == TINY_VIDEOS + TINY_IMAGES
     with pytest.raises(ManifestError, match="not found"):
         read_manifest(tmp_path / "missing.jsonl")
+
+
+def test_interrupted_build_resumes_from_finished_shards(
+    corpus: Path, trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = (corpus / "manifest.jsonl").read_text().splitlines()[:20]
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    for line in lines:  # media resolve relative to the manifest
+        uri = json.loads(line)["uri"]
+        (tmp_path / uri).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(corpus / uri, tmp_path / uri)
+    reference = build(tmp_path / "m.jsonl", "ref", tmp_path / "root", trained_run, batch_size=4, shard_size=8)
+
+    calls = {"n": 0}
+    real_encode = Embedder.encode
+
+    def crash_on_fourth(self: Embedder, decoded: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 4:  # batches of 4, shards of 8: shard 0 done, shard 1 half done
+            raise KeyboardInterrupt("simulated crash")
+        return real_encode(self, decoded)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Embedder, "encode", crash_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        build(tmp_path / "m.jsonl", "c", tmp_path / "root", trained_run, batch_size=4, shard_size=8)
+    assert bundle.read_current(tmp_path / "root", "c") is None
+    assert len(list((tmp_path / "root" / "c" / ".work").glob("*/shard-*.npz"))) == 1
+
+    calls["n"] = -100  # no more crashes; count the batches the rerun embeds
+    report = build(tmp_path / "m.jsonl", "c", tmp_path / "root", trained_run, batch_size=4, shard_size=8)
+    assert calls["n"] == -100 + 3  # shard 0 loaded from disk; 12 items left = 3 batches
+    assert not (tmp_path / "root" / "c" / ".work").exists() or not any((tmp_path / "root" / "c" / ".work").iterdir())
+    got = faiss.read_index(str(report.path / "index.faiss")).reconstruct_n(0, 20)
+    want = faiss.read_index(str(reference.path / "index.faiss")).reconstruct_n(0, 20)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    ref_clips = np.load(reference.path / "clips" / "features.npy")
+    np.testing.assert_array_equal(np.load(report.path / "clips" / "features.npy"), ref_clips)
