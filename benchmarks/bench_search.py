@@ -27,7 +27,7 @@ import httpx  # noqa: E402
 from benchmarks.report import percentiles, write_section  # noqa: E402
 from indexer import bundle  # noqa: E402
 from service.store import load_bundle  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import start_server  # noqa: E402
 
 
 def captions(data: Path) -> list[str]:
@@ -91,21 +91,6 @@ def with_wrk(url: str, connections: int, seconds: int = 10) -> tuple[float, floa
     qps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert qps and "Non-2xx" not in out, out
     return float(qps.group(1)), ms("50%"), ms("99%")
-
-
-def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    xmr = Path(sys.executable).parent / "xmr"
-    proc = subprocess.Popen([str(xmr), "serve", "--root", str(root), "--port", str(port), "--log-level", "warning"])
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start")
 
 
 def main() -> None:

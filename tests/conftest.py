@@ -6,9 +6,14 @@ Built once per session; everything downstream (export, indexing, serving, e2e) u
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -46,3 +51,43 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def copy_with_new_version(src: Path, dst: Path) -> tuple[str, str]:
+    """Copy bundle root ``src`` to ``dst`` and publish a second version of "demo" there (same files,
+    model id "m2"). Returns (old, new); CURRENT names the new one."""
+    from indexer import bundle
+
+    shutil.copytree(src, dst)
+    old = bundle.read_current(dst, "demo")
+    assert old
+    version, staging = bundle.staging_dir(dst, "demo")
+    for f in (dst / "demo" / old).iterdir():
+        if f.name != bundle.MANIFEST:
+            (shutil.copytree if f.is_dir() else shutil.copy2)(f, staging / f.name)
+    return old, bundle.publish(dst, "demo", version, staging, {"model_id": "m2", "counts": {}}).name
+
+
+def start_server(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``xmr serve`` (real uvicorn) on a free 127.0.0.1 port; returns once /readyz answers 200."""
+    port = free_port()
+    xmr = Path(sys.executable).parent / "xmr"
+    proc = subprocess.Popen(
+        [str(xmr), "serve", "--root", str(root), "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"xmr serve exited: {proc.stdout.read().decode() if proc.stdout else ''}")
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("xmr serve did not become ready in 60 s")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,34 +12,16 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
+from indexer import bundle
+from tests.conftest import copy_with_new_version, start_server
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def server(bundle_root: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    xmr = Path(sys.executable).parent / "xmr"
-    proc = subprocess.Popen(
-        [str(xmr), "serve", "--root", str(bundle_root), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "XMR_POLL_SECONDS": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_server(bundle_root)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else "server died"
-            time.sleep(0.2)
-        else:
-            pytest.fail("server did not become ready in 60 s")
         yield url, proc.pid
     finally:
         proc.terminate()
@@ -82,3 +62,43 @@ def test_server_process_has_no_torch_loaded(server: tuple[str, int]) -> None:
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert "onnxruntime" in maps  # the check would see a library if one were loaded
     assert "libtorch" not in maps
+
+
+def test_hot_swap_under_load_drops_no_request(bundle_root: Path, tmp_path: Path) -> None:
+    """Clients keep searching while CURRENT flips: every request succeeds, and once a client has
+    seen the new version it never gets the old one again."""
+    root = tmp_path / "root"
+    old, new = copy_with_new_version(bundle_root, root)
+    bundle.set_current(root, "demo", old)
+    proc, url = start_server(root, XMR_POLL_SECONDS="0.2")
+    stop = threading.Event()
+    seen: list[list[tuple[int, str]]] = [[] for _ in range(4)]
+
+    def client(log: list[tuple[int, str]]) -> None:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            while not stop.is_set():
+                r = http.post("/v1/search", json={"query": "a red 7 moves left", "k": 5})
+                log.append((r.status_code, r.json().get("version", "")))
+
+    threads = [threading.Thread(target=client, args=(log,)) for log in seen]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        bundle.set_current(root, "demo", new)
+        deadline = time.monotonic() + 15
+        while not all(any(v == new for _, v in log) for log in seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        proc.terminate()
+        proc.wait(timeout=10)
+    for log in seen:
+        assert log and all(status == 200 for status, _ in log)
+        versions = [v for _, v in log]
+        assert versions[0] == old and versions[-1] == new
+        first_new = versions.index(new)
+        assert set(versions[first_new:]) == {new}

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from indexer import bundle
 from service.config import Settings
 from service.main import create_app
-from tests.conftest import TINY_IMAGES, TINY_VIDEOS
+from tests.conftest import TINY_IMAGES, TINY_VIDEOS, copy_with_new_version
 
 
 def client_for(root: Path, poll_seconds: float = 0) -> TestClient:
@@ -90,19 +90,9 @@ def test_openapi_shows_real_examples(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
-def _copy_with_new_version(src: Path, dst: Path) -> tuple[str, str]:
-    shutil.copytree(src, dst)
-    old = bundle.read_current(dst, "demo")
-    version, staging = bundle.staging_dir(dst, "demo")
-    for f in (dst / "demo" / old).iterdir():
-        if f.name != bundle.MANIFEST:
-            (shutil.copytree if f.is_dir() else shutil.copy2)(f, staging / f.name)
-    return old, bundle.publish(dst, "demo", version, staging, {"model_id": "m2", "counts": {}}).name
-
-
 def test_hot_reload_by_polling_current(bundle_root: Path, tmp_path: Path) -> None:
     root = tmp_path / "root"
-    old, new = _copy_with_new_version(bundle_root, root)
+    old, new = copy_with_new_version(bundle_root, root)
     bundle.set_current(root, "demo", old)
     with client_for(root, poll_seconds=0.1) as c:
         assert c.get("/readyz").json()["collections"]["demo"] == old
@@ -115,7 +105,7 @@ def test_hot_reload_by_polling_current(bundle_root: Path, tmp_path: Path) -> Non
 
 def test_corrupt_new_version_is_refused_and_old_keeps_serving(bundle_root: Path, tmp_path: Path) -> None:
     root = tmp_path / "root"
-    old, new = _copy_with_new_version(bundle_root, root)
+    old, new = copy_with_new_version(bundle_root, root)
     bundle.set_current(root, "demo", old)
     with client_for(root) as c:
         (root / "demo" / new / "index.faiss").write_bytes(b"corrupt")
