@@ -109,8 +109,9 @@ def main() -> None:
         over_http(url, queries, 100, 1)  # warm-up
         for clients in (1, 4):
             lat, wall = over_http(url, queries, args.requests, clients)
-            name = f"POST /v1/search, httpx client, {clients} thread(s)"
-            rows.append((name, clients, len(lat) / wall, *percentiles(lat)))
+            rows.append(
+                (f"POST /v1/search, httpx client, {clients} thread(s)", clients, len(lat) / wall, *percentiles(lat))
+            )
         for conns in (1, 8):
             got = with_wrk(url, conns)
             if got:

@@ -15,7 +15,7 @@ async def get_store(request: Request) -> BundleStore:
     return store
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -12,7 +12,6 @@ import numpy as np
 from indexer.bundle import Item, row_to_item
 
 MODALITIES = ("video", "image")
-SMALL_INDEX_FLOATS = 1 << 22  # a flat scan of 4M floats takes about a millisecond on one core
 
 
 class Searcher:
@@ -29,11 +28,6 @@ class Searcher:
             m: faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))  # type: ignore[call-arg]
             for m, rows in self.rows_by_modality.items()
         }
-
-    @property
-    def is_small(self) -> bool:
-        """True when one query's exact scan is cheap enough to run on the event loop."""
-        return bool(self.index.ntotal * self.index.d <= SMALL_INDEX_FLOATS)
 
     def search(self, vectors: np.ndarray, k: int, modality: str) -> list[list[tuple[int, float]]]:
         """Top-``k`` ``(row, score)`` per query vector (B, E); ``modality`` is video, image or all."""

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,9 +73,10 @@ def start_server(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
     """``xmr serve`` (real uvicorn) on a free 127.0.0.1 port; returns once /readyz answers 200."""
     port = free_port()
     xmr = Path(sys.executable).parent / "xmr"
-    proc = subprocess.Popen(
+    log = tempfile.NamedTemporaryFile("w+", prefix="xmr-serve-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(  # output to a file: a pipe nobody reads would block a chatty server
         [str(xmr), "serve", "--root", str(root), "--port", str(port), "--log-level", "warning"],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **env},
     )
@@ -87,7 +89,7 @@ def start_server(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
         except httpx.TransportError:
             pass
         if proc.poll() is not None:
-            raise RuntimeError(f"xmr serve exited: {proc.stdout.read().decode() if proc.stdout else ''}")
+            raise RuntimeError(f"xmr serve exited: {Path(log.name).read_text()}")
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError("xmr serve did not become ready in 60 s")

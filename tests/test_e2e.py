@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -54,6 +55,38 @@ def test_server_rejects_bad_input_cleanly(server: tuple[str, int]) -> None:
     assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
     r = httpx.post(f"{url}/v1/search", json={"query": "x" * 10_000, "k": 10_000})
     assert r.status_code == 422 and "query" in r.json()["detail"] and "k" in r.json()["detail"]
+
+
+def test_chunked_body_over_the_limit_is_refused(server: tuple[str, int]) -> None:
+    """No content-length to check up front: the limit is enforced while the body streams in."""
+    url, _ = server
+    host, port = url.removeprefix("http://").split(":")
+
+    def chunks(n: int) -> Iterator[bytes]:
+        yield b'{"query": "'
+        yield from (b"a" * 1000 for _ in range(n))
+        yield b'"}'
+
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request(
+        "POST",
+        "/v1/search",
+        body=chunks(100),
+        encode_chunked=True,
+        headers={"content-type": "application/json", "transfer-encoding": "chunked"},
+    )
+    r = conn.getresponse()
+    assert r.status == 413 and "request body over 65536 bytes" in r.read().decode()
+    conn.close()
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request(
+        "POST",
+        "/v1/search",
+        body=chunks(1),
+        encode_chunked=True,
+        headers={"content-type": "application/json", "transfer-encoding": "chunked"},
+    )
+    assert conn.getresponse().status == 200
 
 
 def test_server_process_has_no_torch_loaded(server: tuple[str, int]) -> None:

@@ -1,0 +1,87 @@
+"""A/B of two versions of the service in one run: the working tree vs a git revision.
+
+    python benchmarks/ab_server.py --base HEAD~1 [--rounds 3] [--seconds 4]
+
+Both servers run at once on the same bundle; wrk (8 connections) alternates between them each
+round, so machine noise hits both alike. Reports req/s for GET /healthz (the web-layer floor) and
+POST /v1/search, and the ratio candidate/base.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_search import WRK_LUA  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH = (
+    "import sys; sys.path.insert(0, {src!r}); sys.argv = ['xmr', 'serve', '--root', {root!r}, '--port', '{port}',"
+    " '--log-level', 'warning']; from xmr.cli import main; main()"
+)
+
+
+def serve(src: Path, root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    code = LAUNCH.format(src=str(src), root=str(root), port=port)
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"server from {src} did not start")
+
+
+def wrk(url: str, seconds: int, lua: str | None) -> float:
+    cmd = ["wrk", "-t1", "-c8", f"-d{seconds}s", *(["-s", lua] if lua else []), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert "Non-2xx" not in out, out
+    return float(out.split("Requests/sec:")[1].split()[0])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", required=True, help="git revision to compare the working tree against")
+    ap.add_argument("--root", type=Path, default=ROOT / "bundles")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=4)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(WRK_LUA)
+        lua.flush()
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", tmp, args.base], check=True)
+        procs = []
+        try:
+            (pa, base), (pb, cand) = serve(Path(tmp), args.root), serve(ROOT, args.root)
+            procs = [pa, pb]
+            rows: dict[tuple[str, str], list[float]] = {}
+            for _ in range(args.rounds):
+                for name, url in (("base", base), ("candidate", cand)):
+                    rows.setdefault((name, "healthz"), []).append(wrk(f"{url}/healthz", args.seconds, None))
+                    rows.setdefault((name, "search"), []).append(wrk(f"{url}/v1/search", args.seconds, lua.name))
+        finally:
+            for p in procs:
+                p.terminate()
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tmp], check=False)
+    print(f"| endpoint | base ({args.base}) req/s | candidate (working tree) req/s | candidate / base |")
+    print("|---|---|---|---|")
+    for ep in ("healthz", "search"):
+        b, c = (sum(rows[(n, ep)]) / args.rounds for n in ("base", "candidate"))
+        print(f"| {ep} | {b:.0f} | {c:.0f} | {c / b:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
