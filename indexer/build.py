@@ -65,8 +65,7 @@ def embed_corpus(
                 part = embed_items(embedder, shard, batch_size, bar)
                 if shards:
                     shards.save(i, shard, part)
-            for name in ("items", "vectors", "clips", "durations", "failed"):
-                getattr(total, name).extend(getattr(part, name))
+            total.extend(part)
             bar.n = min(len(items), (i + 1) * shard_size)
             bar.refresh()
     return total
@@ -89,8 +88,7 @@ def embed_items(embedder: Embedder, items: list[InputItem], batch_size: int, bar
             if batch := next(todo, []):
                 pending.append(pool.submit(embedder.load, batch))
             part = embedder.encode(decoded)
-            for name in ("items", "vectors", "clips", "durations", "failed"):
-                getattr(total, name).extend(getattr(part, name))
+            total.extend(part)
             bar.update(len(decoded.items) + len(decoded.failed))
     return total
 

@@ -29,6 +29,14 @@ class Embedded:
     durations: list[float] = field(default_factory=list)  # seconds; 0 for images
     failed: list[tuple[InputItem, str]] = field(default_factory=list)
 
+    def extend(self, other: Embedded) -> None:
+        """Append ``other``'s items (and their vectors, clips, durations, failures) in order."""
+        self.items += other.items
+        self.vectors += other.vectors
+        self.clips += other.clips
+        self.durations += other.durations
+        self.failed += other.failed
+
 
 @dataclass
 class Decoded:

@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from models.data.datasets import FrameBank, Sample, cached_frames
 from models.metrics import t2v_v2t
+from models.tokenizer import encode
 
 
 @torch.no_grad()
@@ -22,10 +23,8 @@ def embed_texts(model: Any, tok: Tokenizer, texts: list[str], batch_size: int = 
     """(N, E) float32 unit-norm text embeddings."""
     out = []
     for i in range(0, len(texts), batch_size):
-        enc = tok.encode_batch(texts[i : i + batch_size])
-        ids = torch.tensor([e.ids for e in enc], dtype=torch.int64)
-        mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.int64)
-        out.append(model.encode_text(ids, mask).numpy())
+        ids, mask = encode(tok, texts[i : i + batch_size])
+        out.append(model.encode_text(torch.from_numpy(ids), torch.from_numpy(mask)).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.cfg["embed_dim"]), np.float32)
 
 

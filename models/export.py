@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,8 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 from torch import nn
+
+from models.tokenizer import encode
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float =
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / "text_encoder.onnx"
     graph = _TextGraph(model.eval())
-    ids, mask = _encode(tok, CHECK_TEXTS)
+    ids, mask = encode(tok, CHECK_TEXTS)
     torch.onnx.export(
         graph,
         (torch.from_numpy(ids), torch.from_numpy(mask)),
@@ -60,22 +61,12 @@ def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float =
     return err
 
 
-def _encode(tok: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    enc = tok.encode_batch(texts)
-    return (np.array([e.ids for e in enc], np.int64), np.array([e.attention_mask for e in enc], np.int64))
-
-
 @torch.no_grad()
 def max_abs_diff(model: Any, tok: Tokenizer, onnx_path: Path, texts: list[str]) -> float:
     import onnxruntime as ort
 
-    ids, mask = _encode(tok, texts)
+    ids, mask = encode(tok, texts)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = sess.run(["embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
     want = model.encode_text(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
     return float(np.abs(got - want).max())
-
-
-def copy_export(src_dir: Path, dst_dir: Path) -> None:
-    for name in ("text_encoder.onnx", "tokenizer.json"):
-        shutil.copy2(src_dir / name, dst_dir / name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 PAD, UNK = "[PAD]", "[UNK]"
@@ -34,3 +35,9 @@ def configure(tok: Tokenizer, max_tokens: int = MAX_TOKENS) -> Tokenizer:
 
 def load_tokenizer(path: Path | str) -> Tokenizer:
     return Tokenizer.from_file(str(path))
+
+
+def encode(tok: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(input_ids, attention_mask)``, both (B, L) int64, padded to the longest text."""
+    enc = tok.encode_batch(texts)
+    return np.array([e.ids for e in enc], np.int64), np.array([e.attention_mask for e in enc], np.int64)

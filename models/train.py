@@ -21,7 +21,7 @@ from tqdm import tqdm
 from models.data.datasets import FrameBank, Sample, cached_frames, load_corpus
 from models.evaluate import evaluate_split
 from models.factory import build_model, load_config
-from models.tokenizer import build_tokenizer, load_tokenizer
+from models.tokenizer import build_tokenizer, encode, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,6 @@ class TrainOptions:
     max_steps: int | None = None  # stop early (tests, smoke runs)
     max_minutes: float | None = None  # stop at the end of the epoch that passes this budget
     threads: int | None = None
-
-
-def tokenize(tok: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    enc = tok.encode_batch(texts)
-    ids = torch.tensor([e.ids for e in enc], dtype=torch.int64)
-    mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.int64)
-    return ids, mask
 
 
 def pick_captions(samples: list[Sample], rng: np.random.Generator) -> list[str]:
@@ -175,11 +168,11 @@ def _epoch(
     bar = tqdm(batches, desc=f"epoch {epoch + 1}/{opts.epochs}", unit="batch", leave=False, disable=None)
     for idx in bar:
         frames, fmask = bank.batch(idx)
-        ids, tmask = tokenize(tok, pick_captions([train_s[i] for i in idx], rng))
+        ids, tmask = encode(tok, pick_captions([train_s[i] for i in idx], rng))
         out = model(
             {
-                "input_ids": ids,
-                "attention_mask": tmask,
+                "input_ids": torch.from_numpy(ids),
+                "attention_mask": torch.from_numpy(tmask),
                 "frames": torch.from_numpy(frames),
                 "frame_mask": torch.from_numpy(fmask),
             }

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.config import Settings
 from service.store import BundleStore
 
 
@@ -15,10 +14,4 @@ async def get_store(request: Request) -> BundleStore:
     return store
 
 
-async def get_app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 StoreDep = Annotated[BundleStore, Depends(get_store)]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -57,36 +57,26 @@ def test_server_rejects_bad_input_cleanly(server: tuple[str, int]) -> None:
     assert r.status_code == 422 and "query" in r.json()["detail"] and "k" in r.json()["detail"]
 
 
+def post_chunked(url: str, kilobytes: int) -> tuple[int, str]:
+    """POST a search whose query is ``kilobytes`` KB of text, sent chunked (no content-length)."""
+    host, port = url.removeprefix("http://").split(":")
+    body = iter([b'{"query": "', *(b"a" * 1000 for _ in range(kilobytes)), b'"}'])
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        headers = {"content-type": "application/json", "transfer-encoding": "chunked"}
+        conn.request("POST", "/v1/search", body=body, encode_chunked=True, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
 def test_chunked_body_over_the_limit_is_refused(server: tuple[str, int]) -> None:
     """No content-length to check up front: the limit is enforced while the body streams in."""
     url, _ = server
-    host, port = url.removeprefix("http://").split(":")
-
-    def chunks(n: int) -> Iterator[bytes]:
-        yield b'{"query": "'
-        yield from (b"a" * 1000 for _ in range(n))
-        yield b'"}'
-
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    conn.request(
-        "POST",
-        "/v1/search",
-        body=chunks(100),
-        encode_chunked=True,
-        headers={"content-type": "application/json", "transfer-encoding": "chunked"},
-    )
-    r = conn.getresponse()
-    assert r.status == 413 and "request body over 65536 bytes" in r.read().decode()
-    conn.close()
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    conn.request(
-        "POST",
-        "/v1/search",
-        body=chunks(1),
-        encode_chunked=True,
-        headers={"content-type": "application/json", "transfer-encoding": "chunked"},
-    )
-    assert conn.getresponse().status == 200
+    status, text = post_chunked(url, 100)
+    assert status == 413 and "request body over 65536 bytes" in text
+    assert post_chunked(url, 1)[0] == 200
 
 
 def test_server_process_has_no_torch_loaded(server: tuple[str, int]) -> None:
