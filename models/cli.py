@@ -53,14 +53,18 @@ def evaluate(
     data: Path = typer.Option(Path("data/demo"), help="Corpus folder."),
     split: str = typer.Option("test", help="train, val or test."),
     out: Path = typer.Option(None, help="Also write the metrics as JSON here."),
+    paraphrase: bool = typer.Option(False, "--paraphrase", help="Query with paraphrased captions (videos)."),
 ) -> None:
     """Text->video and video->text R@1/5/10, MdR, MnR (and text->image) on a split."""
     from models.data.datasets import load_corpus
+    from models.data.paraphrase import paraphrase as rewrite
     from models.evaluate import evaluate_split
     from models.train import load_trained
 
     model, tok, cfg = load_trained(run)
-    metrics = evaluate_split(model, tok, cfg, load_corpus(data), split, data / ".cache")
+    metrics = evaluate_split(
+        model, tok, cfg, load_corpus(data), split, data / ".cache", rewrite if paraphrase else None
+    )
     if out:
         out.write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2))  # noqa: T201  (the command's output)

@@ -20,6 +20,14 @@ class DualEncoder(nn.Module):
         self.vision = VISION_ENCODERS.get(cfg.get("vision_encoder", "cnn_temporal"))(e, **cfg["vision"])
         self.loss = LOSSES.get(cfg["loss"])(temperature=cfg["temperature"])
 
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Optimizer groups: pretrained weights (``text.bert``) train at ``lr * pretrained_lr_scale``."""
+        scale = float(self.cfg.get("pretrained_lr_scale", 1.0))
+        trainable = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        pre = [p for n, p in trainable if n.startswith("text.bert.")]
+        rest = [p for n, p in trainable if not n.startswith("text.bert.")]
+        return [g for g in ({"params": rest, "lr": lr}, {"params": pre, "lr": lr * scale}) if g["params"]]
+
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) -> (B, E) unit norm."""
         return self.text(input_ids, attention_mask)

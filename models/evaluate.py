@@ -6,6 +6,7 @@ item (``captions[0]``), against all items of the split and modality.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,25 @@ def embed_bank(model: Any, bank: FrameBank, batch_size: int = 64) -> np.ndarray:
 
 
 def evaluate_split(
-    model: Any, tok: Tokenizer, cfg: dict[str, Any], samples: list[Sample], split: str, cache_dir: Path
+    model: Any,
+    tok: Tokenizer,
+    cfg: dict[str, Any],
+    samples: list[Sample],
+    split: str,
+    cache_dir: Path,
+    rewrite: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
-    """Metrics per modality present in ``split``: {"video": {"t2v": {...}, "v2t": {...}, "n": N}, ...}."""
+    """Metrics per modality present in ``split``: {"video": {"t2v": {...}, "v2t": {...}, "n": N}, ...}.
+
+    ``rewrite`` maps each query caption first (e.g. ``paraphrase``); videos only when given.
+    """
     results: dict[str, Any] = {}
-    for modality in ("video", "image"):
+    for modality in ("video",) if rewrite else ("video", "image"):
         items = [s for s in samples if s.split == split and s.modality == modality and s.captions]
         if len(items) < 2:
             continue
         bank = cached_frames(items, cfg["clip_rate"], cfg["frame_size"], cache_dir)
-        sim = embed_texts(model, tok, [s.captions[0] for s in items]) @ embed_bank(model, bank).T
+        queries = [rewrite(s.captions[0]) if rewrite else s.captions[0] for s in items]
+        sim = embed_texts(model, tok, queries) @ embed_bank(model, bank).T
         results[modality] = {**t2v_v2t(sim), "n": len(items)}
     return results

@@ -37,7 +37,7 @@ def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float =
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / "text_encoder.onnx"
-    graph = _TextGraph(model.eval())
+    graph = _TextGraph(model).eval()  # the wrapper too: the exporter restores its mode recursively afterwards
     ids, mask = encode(tok, CHECK_TEXTS)
     torch.onnx.export(
         graph,

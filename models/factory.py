@@ -10,10 +10,11 @@ from typing import Any
 from torch import nn
 
 import models.dual_encoder  # noqa: F401  (registers)
+import models.encoders.minilm  # noqa: F401
 import models.encoders.text  # noqa: F401
 import models.encoders.vision  # noqa: F401
 import models.losses  # noqa: F401
-from models.registry import MODELS
+from models.registry import MODELS, TEXT_ENCODERS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -36,3 +37,8 @@ def load_config(name: str, **overrides: Any) -> dict[str, Any]:
 
 def build_model(cfg: dict[str, Any], vocab_size: int) -> nn.Module:
     return MODELS.get(cfg["arch"])(cfg, vocab_size)
+
+
+def text_encoder_class(cfg: dict[str, Any]) -> Any:
+    """The registered text encoder a config names; it also knows how to make its tokenizer."""
+    return TEXT_ENCODERS.get(cfg.get("text_encoder", "transformer"))

@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from models.data.datasets import FrameBank, Sample, cached_frames, load_corpus
 from models.evaluate import evaluate_split
-from models.factory import build_model, load_config
-from models.tokenizer import build_tokenizer, encode, load_tokenizer
+from models.factory import build_model, load_config, text_encoder_class
+from models.tokenizer import encode, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _setup(opts: TrainOptions) -> tuple[dict[str, Any], Tokenizer, list[Sample]]
         tok = load_tokenizer(opts.out / "tokenizer.json")
     else:
         cfg = load_config(opts.config)
-        tok = build_tokenizer(c for s in train for c in s.captions)
+        tok = text_encoder_class(cfg).make_tokenizer((c for s in train for c in s.captions), **cfg["text"])
         tok.save(str(opts.out / "tokenizer.json"))
         (opts.out / "config.json").write_text(json.dumps(cfg, indent=2))
     return cfg, tok, samples
@@ -114,7 +114,8 @@ def train(opts: TrainOptions) -> dict[str, Any]:
     train_s = [s for s in samples if s.split == "train"]
     bank = cached_frames(train_s, cfg["clip_rate"], cfg["frame_size"], opts.data / ".cache")
     model = build_model(cfg, tok.get_vocab_size())
-    opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.01)
+    groups = model.param_groups(opts.lr)
+    opt = torch.optim.AdamW(groups, lr=opts.lr, weight_decay=0.01)
     start_epoch, step = 0, 0
     ckpt_path = opts.out / "last.pt"
     if opts.resume and ckpt_path.is_file():
@@ -124,7 +125,9 @@ def train(opts: TrainOptions) -> dict[str, Any]:
         start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
         log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
     total = opts.epochs * int(np.ceil(len(train_s) / opts.batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=opts.lr, total_steps=max(total, 1), pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[g["lr"] for g in groups], total_steps=max(total, 1), pct_start=0.1
+    )
     for _ in range(min(step, total)):
         sched.step()
     t0 = time.time()

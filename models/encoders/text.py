@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import torch
+from tokenizers import Tokenizer
 from torch import nn
 
 from models.encoders.blocks import SequenceEncoder, l2norm
 from models.registry import TEXT_ENCODERS
+from models.tokenizer import build_tokenizer
 
 
 @TEXT_ENCODERS.register("transformer")
@@ -16,6 +21,11 @@ class TextTransformer(nn.Module):
         self.tokens = nn.Embedding(vocab_size, width, padding_idx=0)
         self.encoder = SequenceEncoder(width, layers, heads, max_tokens)
         self.proj = nn.Linear(width, embed_dim)
+
+    @staticmethod
+    def make_tokenizer(texts: Iterable[str], max_tokens: int = 32, **_: Any) -> Tokenizer:
+        """A word-level vocabulary learned from the training captions."""
+        return build_tokenizer(texts, max_tokens)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) int64 ids and mask -> (B, E) unit-norm embeddings."""

