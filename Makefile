@@ -10,6 +10,7 @@ ROOT ?= bundles
 VIDEOS ?= 1000
 IMAGES ?= 200
 EPOCHS ?= 12
+CONFIG ?= baseline
 PORT ?= 8000
 # One OpenMP thread: ONNX Runtime and FAISS otherwise fight over small machines (docs/benchmarks.md).
 export OMP_NUM_THREADS ?= 1
@@ -32,7 +33,7 @@ $(DATA)/manifest.jsonl: | install
 # last.pt is written every epoch, so the finished-training marker is the test evaluation;
 # an interrupted run resumes from its last epoch.
 $(RUN)/test_metrics.json: $(DATA)/manifest.jsonl
-	env -u OMP_NUM_THREADS $(XMR) train --data $(DATA) --out $(RUN) --epochs $(EPOCHS) --resume
+	env -u OMP_NUM_THREADS $(XMR) train --data $(DATA) --out $(RUN) --config $(CONFIG) --epochs $(EPOCHS) --resume
 	env -u OMP_NUM_THREADS $(XMR) eval --run $(RUN) --data $(DATA) --split test --out $@
 
 $(ROOT)/demo/CURRENT: $(RUN)/test_metrics.json

@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=4)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        lua.write(WRK_LUA)
+        lua.write(WRK_LUA.replace("COLLECTION", "demo"))
         lua.flush()
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", tmp, args.base], check=True)
         procs = []

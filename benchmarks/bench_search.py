@@ -35,8 +35,8 @@ def captions(data: Path) -> list[str]:
     return [c["caption"] for i in items if i["split"] == "test" for c in i["captions"]]
 
 
-def in_process(root: Path, queries: list[str], n: int) -> list[float]:
-    live = load_bundle(root / "demo" / bundle.read_current(root, "demo"))
+def in_process(root: Path, collection: str, queries: list[str], n: int) -> list[float]:
+    live = load_bundle(root / collection / bundle.read_current(root, collection))
     lat = []
     for i in range(n):
         t0 = time.perf_counter()
@@ -46,13 +46,15 @@ def in_process(root: Path, queries: list[str], n: int) -> list[float]:
     return lat
 
 
-def over_http(url: str, queries: list[str], n: int, clients: int) -> tuple[list[float], float]:
+def over_http(url: str, collection: str, queries: list[str], n: int, clients: int) -> tuple[list[float], float]:
     def worker(k: int) -> list[float]:
         lat = []
         with httpx.Client(base_url=url, timeout=30) as http:
             for i in range(k, n, clients):
                 t0 = time.perf_counter()
-                r = http.post("/v1/search", json={"query": queries[i % len(queries)], "k": 10})
+                r = http.post(
+                    "/v1/search", json={"query": queries[i % len(queries)], "k": 10, "collection": collection}
+                )
                 r.raise_for_status()
                 lat.append(time.perf_counter() - t0)
         return lat
@@ -64,17 +66,17 @@ def over_http(url: str, queries: list[str], n: int, clients: int) -> tuple[list[
 
 
 WRK_LUA = """wrk.method = "POST"
-wrk.body = '{"query": "a red 7 moves left, then a blue 3 appears", "k": 10}'
+wrk.body = '{"query": "a red 7 moves left, then a blue 3 appears", "k": 10, "collection": "COLLECTION"}'
 wrk.headers["Content-Type"] = "application/json"
 """
 
 
-def with_wrk(url: str, connections: int, seconds: int = 10) -> tuple[float, float, float] | None:
+def with_wrk(url: str, collection: str, connections: int, seconds: int = 10) -> tuple[float, float, float] | None:
     """(queries/s, p50 ms, p99 ms) from wrk, a C load generator, or None when wrk is not installed."""
     if not shutil.which("wrk"):
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        lua.write(WRK_LUA)
+        lua.write(WRK_LUA.replace("COLLECTION", collection))
         lua.flush()
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua.name, f"{url}/v1/search"],
@@ -98,31 +100,34 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=Path("bundles"))
     ap.add_argument("--data", type=Path, default=Path("data/demo"))
     ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--collection", default="demo")
     args = ap.parse_args()
     queries = captions(args.data)
     rows = []
-    lat = in_process(args.root, queries, args.requests)
+    lat = in_process(args.root, args.collection, queries, args.requests)
     base_qps = len(lat) / sum(lat)
     rows.append(("in-process encode+search (no HTTP)", 1, base_qps, *percentiles(lat)))
     proc, url = start_server(args.root)
     try:
-        over_http(url, queries, 100, 1)  # warm-up
+        over_http(url, args.collection, queries, 100, 1)  # warm-up
         for clients in (1, 4):
-            lat, wall = over_http(url, queries, args.requests, clients)
+            lat, wall = over_http(url, args.collection, queries, args.requests, clients)
             rows.append(
                 (f"POST /v1/search, httpx client, {clients} thread(s)", clients, len(lat) / wall, *percentiles(lat))
             )
         for conns in (1, 8):
-            got = with_wrk(url, conns)
+            got = with_wrk(url, args.collection, conns)
             if got:
                 rows.append((f"POST /v1/search, wrk, {conns} connection(s)", conns, *got))
     finally:
         proc.terminate()
         proc.wait()
     n_items = sum(
-        json.loads((args.root / "demo" / bundle.read_current(args.root, "demo") / "manifest.json").read_text())[
-            "counts"
-        ].values()
+        json.loads(
+            (
+                args.root / args.collection / bundle.read_current(args.root, args.collection) / "manifest.json"
+            ).read_text()
+        )["counts"].values()
     )
     lines = ["| path | clients | queries/s | p50 ms | p99 ms | queries/s vs in-process |", "|---|---|---|---|---|---|"]
     lines += [
@@ -130,13 +135,14 @@ def main() -> None:
         for name, c, qps, p50, p99 in rows
     ]
     body = (
-        f"Demo bundle: {n_items} items, exact `Flat` inner-product index, query = a test caption, k = 10, "
+        f"Collection `{args.collection}`: {n_items} items, exact `Flat` inner-product index, "
+        f"query = a test caption, k = 10, "
         f"{args.requests} requests per httpx row (wrk: 10 s, one fixed query), `OMP_NUM_THREADS=1`, one uvicorn "
         f"worker; the clients run on the same machine as the server.\n\n"
         f"Command: `python benchmarks/bench_search.py --root {args.root} --data {args.data} "
-        f"--requests {args.requests}`\n\n" + "\n".join(lines)
+        f"--collection {args.collection} --requests {args.requests}`\n\n" + "\n".join(lines)
     )
-    write_section("search", body)
+    write_section("search" if args.collection == "demo" else f"search-{args.collection}", body)
     print(body)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer import bundle  # noqa: E402
+from models.data.paraphrase import paraphrase  # noqa: E402
 from models.metrics import retrieval_metrics  # noqa: E402
 from service.store import load_bundle  # noqa: E402
 
@@ -32,23 +33,33 @@ def ranks_for(live, queries: list[tuple[str, str]], modality: str, n: int) -> np
     return np.array(out)
 
 
+KINDS = ("whole-item caption", "paraphrased whole-item caption", "per-event caption")
+
+
+def query_sets(item: dict) -> dict[str, list[str]]:
+    """Queries for one held-out item, by kind; paraphrases exist for video captions only."""
+    caps = [c["caption"] for c in item["captions"]]
+    sets = {KINDS[0]: caps[:1], KINDS[2]: caps[1:]}
+    if item["modality"] == "video":
+        sets[KINDS[1]] = [paraphrase(caps[0])]
+    return sets
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", type=Path, default=Path("bundles"))
     ap.add_argument("--data", type=Path, default=Path("data/demo"))
     ap.add_argument("--split", default="test")
+    ap.add_argument("--collection", default="demo")
     args = ap.parse_args()
-    live = load_bundle(args.root / "demo" / bundle.read_current(args.root, "demo"))
+    live = load_bundle(args.root / args.collection / bundle.read_current(args.root, args.collection))
     items = [json.loads(x) for x in (args.data / "manifest.jsonl").read_text().splitlines()]
     rows = []
     for modality in ("video", "image"):
         pool = [i for i in items if i["modality"] == modality]
         held = [i for i in pool if i["split"] == args.split]
-        for kind, pick in (
-            ("whole-item caption", lambda i: i["captions"][:1]),
-            ("per-event caption", lambda i: i["captions"][1:]),
-        ):
-            queries = [(c["caption"], i["id"]) for i in held for c in pick(i)]
+        for kind in KINDS:
+            queries = [(q, i["id"]) for i in held for q in query_sets(i).get(kind, [])]
             if not queries:
                 continue
             m = retrieval_metrics(ranks_for(live, queries, modality, len(pool)))
