@@ -51,13 +51,16 @@ class Decoded:
 class Embedder:
     """Loads a trained run once; ``embed`` turns a batch of items into vectors."""
 
-    def __init__(self, run_dir: Path, device: str = "cpu") -> None:
+    def __init__(self, run_dir: Path, device: str | None = None) -> None:
+        """``device``: a torch device name; default the best available (CUDA when present, else CPU)."""
+        import torch
+
         from models.train import load_trained
 
         model, self.tokenizer, self.cfg = load_trained(run_dir)
         self.model: Any = model  # a models.DualEncoder; typed loosely so indexer/ stays torch-stub free
-        self.device = device
-        self.model.to(device)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
         self.clip_rate: float = float(self.cfg["clip_rate"])
         self.frame_size: int = int(self.cfg["frame_size"])
         self.dim: int = int(self.cfg["embed_dim"])

@@ -34,7 +34,9 @@ def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float =
     """Write ``text_encoder.onnx`` and ``tokenizer.json`` into ``out_dir``; return max |onnx - torch|.
 
     Raises ``RuntimeError`` when ONNX Runtime and torch disagree by more than ``atol``.
+    The model is moved to the CPU (export and the check run there) and left in eval mode.
     """
+    model.cpu()
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / "text_encoder.onnx"
     graph = _TextGraph(model).eval()  # the wrapper too: the exporter restores its mode recursively afterwards
