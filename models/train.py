@@ -106,7 +106,7 @@ def _setup(opts: TrainOptions) -> tuple[dict[str, Any], Tokenizer, list[Sample]]
 
 
 def train(opts: TrainOptions) -> dict[str, Any]:
-    """Train and return the final validation metrics."""
+    """Train and return the last epoch's validation metrics."""
     if opts.threads:
         torch.set_num_threads(opts.threads)
     torch.manual_seed(opts.seed)
@@ -116,38 +116,50 @@ def train(opts: TrainOptions) -> dict[str, Any]:
     model = build_model(cfg, tok.get_vocab_size())
     groups = model.param_groups(opts.lr)
     opt = torch.optim.AdamW(groups, lr=opts.lr, weight_decay=0.01)
-    start_epoch, step = 0, 0
     ckpt_path = opts.out / "last.pt"
-    if opts.resume and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        start_epoch, step = ckpt["epoch"] + 1, ckpt["step"]
-        log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
-    total = opts.epochs * int(np.ceil(len(train_s) / opts.batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[g["lr"] for g in groups], total_steps=max(total, 1), pct_start=0.1
-    )
-    for _ in range(min(step, total)):
-        sched.step()
+    start_epoch, step = _resume(ckpt_path, model, opt) if opts.resume else (0, 0)
+    sched = _schedule(opt, groups, opts.epochs * int(np.ceil(len(train_s) / opts.batch_size)), step)
     t0 = time.time()
     metrics: dict[str, Any] = {}
     for epoch in range(start_epoch, opts.epochs):
         loss, step = _epoch(model, opt, sched, tok, train_s, bank, opts, epoch, step)
         save_checkpoint(ckpt_path, model, opt, epoch, step, cfg, tok.get_vocab_size())
-        metrics = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": loss,
-            **evaluate_split(model.eval(), tok, cfg, samples, "val", opts.data / ".cache"),
-        }
-        with (opts.out / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps(metrics) + "\n")
-        log.info("epoch %d: loss %.3f val %s", epoch, loss, metrics.get("video", {}).get("t2v"))
-        if (opts.max_steps and step >= opts.max_steps) or (
-            opts.max_minutes and time.time() - t0 > 60 * opts.max_minutes
-        ):
+        metrics = _validate(model, tok, cfg, samples, opts, {"epoch": epoch, "step": step, "train_loss": loss})
+        out_of_steps = bool(opts.max_steps and step >= opts.max_steps)
+        if out_of_steps or (opts.max_minutes and time.time() - t0 > 60 * opts.max_minutes):
             break
+    return metrics
+
+
+def _resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[int, int]:
+    """Load ``path`` into model and optimizer; return (first epoch to run, steps done)."""
+    if not path.is_file():
+        return 0, 0
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    log.info("resumed from %s at epoch %d", path, ckpt["epoch"] + 1)
+    return ckpt["epoch"] + 1, ckpt["step"]
+
+
+def _schedule(opt: torch.optim.Optimizer, groups: list[dict[str, Any]], total: int, done: int) -> Any:
+    """One-cycle schedule over ``total`` steps, fast-forwarded past the ``done`` ones (resume)."""
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[g["lr"] for g in groups], total_steps=max(total, 1), pct_start=0.1
+    )
+    for _ in range(min(done, total)):
+        sched.step()
+    return sched
+
+
+def _validate(
+    model: Any, tok: Tokenizer, cfg: dict[str, Any], samples: list[Sample], opts: TrainOptions, row: dict[str, Any]
+) -> dict[str, Any]:
+    """Validation metrics appended to ``metrics.jsonl`` together with ``row`` (epoch, step, loss)."""
+    metrics = {**row, **evaluate_split(model.eval(), tok, cfg, samples, "val", opts.data / ".cache")}
+    with (opts.out / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(metrics) + "\n")
+    log.info("epoch %d: loss %.3f val %s", row["epoch"], row["train_loss"], metrics.get("video", {}).get("t2v"))
     return metrics
 
 
