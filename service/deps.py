@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.metrics import Metrics
 from service.store import BundleStore
 
 
@@ -14,4 +15,10 @@ async def get_store(request: Request) -> BundleStore:
     return store
 
 
+async def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
 StoreDep = Annotated[BundleStore, Depends(get_store)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

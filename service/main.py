@@ -13,6 +13,7 @@ from service import errors
 from service.api.routes import health, items, search
 from service.config import Settings, get_settings
 from service.limits import BodyLimit
+from service.metrics import Metrics, RequestTimer
 from service.store import BundleStore
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await asyncio.to_thread(store.refresh)
         app.state.store = store
+        metrics.watch(store)
         poller = asyncio.create_task(store.poll(settings.poll_seconds)) if settings.poll_seconds > 0 else None
         yield
         if poller:
@@ -41,9 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="Text-to-video and image retrieval over published index bundles.",
     )
+    metrics = Metrics()
+    app.state.metrics = metrics
     errors.install(app)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
     for module in (search, items, health):
         app.include_router(module.router)
     return app

@@ -133,3 +133,16 @@ def test_empty_root_is_not_ready(tmp_path: Path) -> None:
     with client_for(tmp_path) as c:
         assert c.get("/readyz").status_code == 503
         assert c.get("/healthz").status_code == 200
+
+
+def test_prometheus_metrics(client: TestClient) -> None:
+    client.post("/v1/search", json={"query": "a red 7 moves left", "k": 3})
+    client.post("/v1/search", json={"query": "", "k": 3})
+    text = client.get("/metrics").text
+    for stage in ("encode", "search", "join"):
+        assert f'xmr_search_stage_seconds_count{{stage="{stage}"}}' in text
+    assert 'xmr_http_request_seconds_count{method="POST",route="/v1/search",status="200"}' in text
+    assert 'xmr_http_request_seconds_count{method="POST",route="/v1/search",status="422"}' in text
+    assert f'xmr_bundle_items{{collection="demo",modality="video"}} {TINY_VIDEOS}.0' in text
+    assert 'xmr_bundle_refused{collection="demo"} 0.0' in text
+    assert 'xmr_bundle_info{collection="demo",model_id="baseline_tiny-' in text

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from service.deps import StoreDep
+from service.deps import MetricsDep, StoreDep
 from service.errors import problem
 
 router = APIRouter(tags=["health"])
@@ -24,3 +24,10 @@ def readyz(store: StoreDep) -> dict[str, object] | JSONResponse:
         reason = "; ".join(f"{k}: {v}" for k, v in store.errors.items()) or f"no collection under {store.root}"
         return problem(503, f"not ready: {reason}")
     return {"status": "ready", "collections": {k: v.version for k, v in store.live.items()}}
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(m: MetricsDep) -> Response:
+    """Prometheus metrics: request and per-stage search latency histograms, live bundles."""
+    body, content_type = m.render()
+    return Response(body, media_type=content_type)

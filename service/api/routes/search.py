@@ -7,7 +7,8 @@ import time
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import StoreDep
+from service.deps import MetricsDep, StoreDep
+from service.metrics import Metrics
 from service.schemas import Hit, Problem, SearchRequest, SearchResponse
 from service.store import LoadedBundle
 
@@ -15,11 +16,14 @@ router = APIRouter(tags=["search"])
 ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 422, 503)}
 
 
-def run_search(live: LoadedBundle, req: SearchRequest) -> SearchResponse:
+def run_search(live: LoadedBundle, req: SearchRequest, metrics: Metrics) -> SearchResponse:
     t0 = time.perf_counter()
-    vec = live.encoder.encode([req.query])
-    ranked = live.searcher.search(vec, req.k, req.modality)[0]
-    items = live.searcher.items([row for row, _ in ranked])
+    with metrics.stage("encode"):
+        vec = live.encoder.encode([req.query])
+    with metrics.stage("search"):
+        ranked = live.searcher.search(vec, req.k, req.modality)[0]
+    with metrics.stage("join"):
+        items = live.searcher.items([row for row, _ in ranked])
     hits = [
         Hit(
             id=it.id,
@@ -44,9 +48,9 @@ def run_search(live: LoadedBundle, req: SearchRequest) -> SearchResponse:
 
 
 @router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)  # type: ignore[arg-type]
-async def search(req: SearchRequest, store: StoreDep) -> SearchResponse:
+async def search(req: SearchRequest, store: StoreDep, metrics: MetricsDep) -> SearchResponse:
     """Rank the collection's videos and/or images by how well they show ``query``."""
     live = store.get(req.collection)
     # CPU work goes to the thread pool so a large index never blocks the event loop; running small
     # searches inline instead measured no faster (docs/benchmarks.md).
-    return await run_in_threadpool(run_search, live, req)
+    return await run_in_threadpool(run_search, live, req, metrics)

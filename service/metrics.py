@@ -1,0 +1,101 @@
+"""Prometheus metrics: request latency per route, search latency per stage, live bundle state.
+
+Each app owns its registry (no process-global state), exposed at ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.store import BundleStore
+
+BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class StoreCollector(Collector):
+    """Bundle state read at scrape time: what is live, how big, and what failed to load."""
+
+    def __init__(self, store: BundleStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        info = GaugeMetricFamily(
+            "xmr_bundle_info", "Live bundle per collection (value 1).", labels=["collection", "version", "model_id"]
+        )
+        items = GaugeMetricFamily("xmr_bundle_items", "Items in the live bundle.", labels=["collection", "modality"])
+        refused = GaugeMetricFamily(
+            "xmr_bundle_refused", "1 when the newest CURRENT could not be loaded.", labels=["collection"]
+        )
+        for name, b in sorted(self.store.live.items()):
+            info.add_metric([name, b.version, b.model_id], 1)
+            for modality, n in b.manifest.get("counts", {}).items():
+                items.add_metric([name, modality], n)
+        for name in sorted(set(self.store.live) | set(self.store.errors)):
+            refused.add_metric([name], 1 if name in self.store.errors else 0)
+        yield from (info, items, refused)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "xmr_http_request_seconds",
+            "HTTP request latency.",
+            ["method", "route", "status"],
+            registry=self.registry,
+            buckets=BUCKETS,
+        )
+        self.stages = Histogram(
+            "xmr_search_stage_seconds",
+            "Search latency per stage (encode, search, join).",
+            ["stage"],
+            registry=self.registry,
+            buckets=BUCKETS,
+        )
+
+    def watch(self, store: BundleStore) -> None:
+        self.registry.register(StoreCollector(store))
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages.labels(name).observe(time.perf_counter() - t0)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class RequestTimer:
+    """ASGI middleware observing every HTTP request's latency, labelled by route template."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0, status = time.perf_counter(), 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")  # the template, not the raw path
+            self.metrics.requests.labels(scope["method"], route, str(status)).observe(time.perf_counter() - t0)
