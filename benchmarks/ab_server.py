@@ -56,11 +56,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True, help="git revision to compare the working tree against")
     ap.add_argument("--root", type=Path, default=ROOT / "bundles")
+    ap.add_argument("--collection", default="demo")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=4)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        lua.write(WRK_LUA.replace("COLLECTION", "demo"))
+        lua.write(WRK_LUA.replace("COLLECTION", args.collection))
         lua.flush()
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", tmp, args.base], check=True)
         procs = []

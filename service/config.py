@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     poll_seconds: float = 2.0  # how often CURRENT is re-read for hot reload; 0 disables polling
     onnx_threads: int = 1  # ONNX Runtime intra-op threads; 1 keeps ORT and FAISS from fighting for cores
     verify_checksums: bool = True
+    batch_max: int = 32  # most queries encoded in one ONNX call
+    batch_min_encode_ms: float = 1.0  # encoders faster than this skip batching: the queue would cost more
+    batch_wait_ms: float = 2.0  # how long the first query of a batch waits for company
+    batch_in_flight: int = 2  # batches encoded concurrently (one ONNX thread each): about the core count
 
 
 @lru_cache

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.batcher import MicroBatcher
+from service.config import Settings
 from service.metrics import Metrics
 from service.store import BundleStore
 
@@ -20,5 +22,17 @@ async def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+async def get_batcher(request: Request) -> MicroBatcher:
+    batcher: MicroBatcher = request.app.state.batcher
+    return batcher
+
+
+async def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 StoreDep = Annotated[BundleStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

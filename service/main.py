@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from service import errors
 from service.api.routes import health, items, search
+from service.batcher import MicroBatcher
 from service.config import Settings, get_settings
 from service.limits import BodyLimit
 from service.metrics import Metrics, RequestTimer
@@ -31,7 +32,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store
         metrics.watch(store)
         poller = asyncio.create_task(store.poll(settings.poll_seconds)) if settings.poll_seconds > 0 else None
+        app.state.batcher = MicroBatcher(
+            settings.batch_max, settings.batch_wait_ms, metrics.batch_sizes.observe, settings.batch_in_flight
+        )
+        app.state.batcher.start()
         yield
+        await app.state.batcher.stop()
         if poller:
             poller.cancel()
         for b in store.live.values():
@@ -45,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     metrics = Metrics()
     app.state.metrics = metrics
+    app.state.settings = settings
     errors.install(app)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

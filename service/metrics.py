@@ -59,6 +59,12 @@ class Metrics:
             registry=self.registry,
             buckets=BUCKETS,
         )
+        self.batch_sizes = Histogram(
+            "xmr_encode_batch_size",
+            "Queries per query-encoder call (micro-batching).",
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+        )
 
     def watch(self, store: BundleStore) -> None:
         self.registry.register(StoreCollector(store))

@@ -16,13 +16,15 @@ from service.main import create_app
 from tests.conftest import TINY_IMAGES, TINY_VIDEOS, copy_with_new_version
 
 
-def client_for(root: Path, poll_seconds: float = 0) -> TestClient:
-    return TestClient(create_app(Settings(root=root, poll_seconds=poll_seconds)))
+def client_for(root: Path, poll_seconds: float = 0, batch_min_encode_ms: float = 1.0) -> TestClient:
+    return TestClient(
+        create_app(Settings(root=root, poll_seconds=poll_seconds, batch_min_encode_ms=batch_min_encode_ms))
+    )
 
 
 @pytest.fixture(scope="module")
 def client(bundle_root: Path) -> Iterator[TestClient]:
-    with client_for(bundle_root) as c:
+    with client_for(bundle_root, batch_min_encode_ms=1e9) as c:  # direct path; the batched one is tested below
         yield c
 
 
@@ -145,4 +147,15 @@ def test_prometheus_metrics(client: TestClient) -> None:
     assert 'xmr_http_request_seconds_count{method="POST",route="/v1/search",status="422"}' in text
     assert f'xmr_bundle_items{{collection="demo",modality="video"}} {TINY_VIDEOS}.0' in text
     assert 'xmr_bundle_refused{collection="demo"} 0.0' in text
+    assert "xmr_encode_batch_size_count 0.0" in text  # encoders under batch_min_encode_ms skip the batcher
     assert 'xmr_bundle_info{collection="demo",model_id="baseline_tiny-' in text
+
+
+def test_batched_path_returns_the_same_hits(client: TestClient, bundle_root: Path) -> None:
+    body = {"query": "a blue 3 appears, then a red 7 moves left", "k": 20}
+    direct = client.post("/v1/search", json=body).json()["hits"]
+    with client_for(bundle_root, batch_min_encode_ms=0) as batched:  # every encoder goes through the batcher
+        hits = batched.post("/v1/search", json=body).json()["hits"]
+        assert "xmr_encode_batch_size_count 1.0" in batched.get("/metrics").text
+    assert [h["id"] for h in hits] == [h["id"] for h in direct]
+    assert [h["score"] for h in hits] == pytest.approx([h["score"] for h in direct], abs=1e-5)

@@ -1,13 +1,14 @@
-"""POST /v1/search: encode the query (ONNX Runtime), search FAISS, join item metadata."""
+"""POST /v1/search: encode the query (ONNX Runtime, micro-batched), search FAISS, join item metadata."""
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import MetricsDep, StoreDep
+from service.deps import BatcherDep, MetricsDep, SettingsDep, StoreDep
 from service.metrics import Metrics
 from service.schemas import Hit, Problem, SearchRequest, SearchResponse
 from service.store import LoadedBundle
@@ -16,10 +17,14 @@ router = APIRouter(tags=["search"])
 ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 422, 503)}
 
 
-def run_search(live: LoadedBundle, req: SearchRequest, metrics: Metrics) -> SearchResponse:
-    t0 = time.perf_counter()
+def encode_and_rank(live: LoadedBundle, req: SearchRequest, metrics: Metrics, t0: float) -> SearchResponse:
     with metrics.stage("encode"):
         vec = live.encoder.encode([req.query])
+    return rank(live, req, vec, metrics, t0)
+
+
+def rank(live: LoadedBundle, req: SearchRequest, vec: np.ndarray, metrics: Metrics, t0: float) -> SearchResponse:
+    """Search ``vec`` (1, E) in the bundle and build the response; ``t0`` is when the request began."""
     with metrics.stage("search"):
         ranked = live.searcher.search(vec, req.k, req.modality)[0]
     with metrics.stage("join"):
@@ -48,9 +53,17 @@ def run_search(live: LoadedBundle, req: SearchRequest, metrics: Metrics) -> Sear
 
 
 @router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)  # type: ignore[arg-type]
-async def search(req: SearchRequest, store: StoreDep, metrics: MetricsDep) -> SearchResponse:
+async def search(
+    req: SearchRequest, store: StoreDep, metrics: MetricsDep, batcher: BatcherDep, settings: SettingsDep
+) -> SearchResponse:
     """Rank the collection's videos and/or images by how well they show ``query``."""
+    t0 = time.perf_counter()
     live = store.get(req.collection)
-    # CPU work goes to the thread pool so a large index never blocks the event loop; running small
-    # searches inline instead measured no faster (docs/benchmarks.md).
-    return await run_in_threadpool(run_search, live, req, metrics)
+    # CPU work runs in the thread pool so a large index never blocks the event loop (running small
+    # searches inline measured no faster). Only encoders slow enough to gain from sharing a forward
+    # pass go through the micro-batcher (docs/benchmarks.md).
+    if live.encoder.latency_ms < settings.batch_min_encode_ms:
+        return await run_in_threadpool(encode_and_rank, live, req, metrics, t0)
+    with metrics.stage("encode"):  # includes the wait for batch company (at most XMR_BATCH_WAIT_MS)
+        vec = await batcher.encode(live.encoder, req.query)
+    return await run_in_threadpool(rank, live, req, vec[None], metrics, t0)

@@ -1,0 +1,116 @@
+"""Dynamic micro-batching of query encoding.
+
+Concurrent requests put their query on a queue; one task gathers whatever arrives within
+``wait_ms`` of the first (up to ``max_batch``) and encodes it in one ONNX Runtime call in a worker
+thread. One query alone waits at most ``wait_ms``; under load, one forward pass serves many
+requests. The text encoders are padding-invariant, so a query's vector does not depend on what
+it was batched with (tested against one-at-a-time encoding).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.encoder import QueryEncoder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Job:
+    encoder: QueryEncoder
+    text: str
+    done: asyncio.Future[np.ndarray] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        max_batch: int = 32,
+        wait_ms: float = 2.0,
+        observe: Callable[[int], None] | None = None,
+        in_flight: int = 2,
+    ) -> None:
+        self.max_batch = max_batch
+        self.wait_s = wait_ms / 1000
+        self.observe = observe  # called with each batch's size (metrics)
+        self.queue: asyncio.Queue[_Job] = asyncio.Queue()
+        # Batches encoded at once: with one ONNX thread per call, one batch per core keeps every core
+        # busy, and while all are busy the queue fills, so the next batch is larger.
+        self.slots = asyncio.Semaphore(in_flight)
+        self._running: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        for task in [self._task, *self._running]:
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def encode(self, encoder: QueryEncoder, text: str) -> np.ndarray:
+        """(E,) float32 embedding of ``text``; batched with concurrent calls."""
+        job = _Job(encoder, text)
+        await self.queue.put(job)
+        return await job.done
+
+    async def _gather(self) -> list[_Job]:
+        jobs = [await self.queue.get()]
+        deadline = time.monotonic() + self.wait_s
+        while len(jobs) < self.max_batch:
+            try:
+                jobs.append(self.queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                jobs.append(await asyncio.wait_for(self.queue.get(), left))
+            except TimeoutError:
+                break
+        return jobs
+
+    async def _run(self) -> None:
+        while True:
+            await self.slots.acquire()
+            jobs = await self._gather()
+            if self.observe:
+                self.observe(len(jobs))
+            task = asyncio.create_task(self._encode_all(jobs))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _encode_all(self, jobs: list[_Job]) -> None:
+        try:
+            by_encoder: dict[int, list[_Job]] = {}
+            for job in jobs:  # a bundle swap mid-batch: each query stays with its own bundle's encoder
+                by_encoder.setdefault(id(job.encoder), []).append(job)
+            for group in by_encoder.values():
+                await self._encode(group)
+        finally:
+            self.slots.release()
+
+    async def _encode(self, group: list[_Job]) -> None:
+        try:
+            vecs = await asyncio.to_thread(group[0].encoder.encode, [j.text for j in group])
+        except Exception as exc:  # hand the failure to every waiting request instead of killing the loop
+            log.exception("query encoding failed")
+            for job in group:
+                if not job.done.done():
+                    job.done.set_exception(exc)
+            return
+        for job, vec in zip(group, vecs, strict=True):
+            if not job.done.done():  # the request may have been cancelled meanwhile
+                job.done.set_result(vec)
