@@ -2,9 +2,10 @@
 
     python benchmarks/ab_server.py --base HEAD~1 [--rounds 3] [--seconds 4]
 
-Both servers run at once on the same bundle; wrk (8 connections) alternates between them each
-round, so machine noise hits both alike. Reports req/s for GET /healthz (the web-layer floor) and
-POST /v1/search, and the ratio candidate/base.
+Both servers run at once on the same bundle; wrk (8 connections) alternates between them, and
+who goes first alternates by round, so machine noise and warm-up hit both alike. Reports req/s
+for GET /healthz (the web-layer floor) and POST /v1/search, and the ratio candidate/base. An
+endpoint the change does not touch (usually /healthz) shows the resolution of the run.
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def main() -> None:
             (pa, base), (pb, cand) = serve(Path(tmp), args.root), serve(ROOT, args.root)
             procs = [pa, pb]
             rows: dict[tuple[str, str], list[float]] = {}
-            for _ in range(args.rounds):
-                for name, url in (("base", base), ("candidate", cand)):
+            for r in range(args.rounds):
+                order = [("base", base), ("candidate", cand)]
+                for name, url in order if r % 2 == 0 else order[::-1]:  # alternate who goes first
                     rows.setdefault((name, "healthz"), []).append(wrk(f"{url}/healthz", args.seconds, None))
                     rows.setdefault((name, "search"), []).append(wrk(f"{url}/v1/search", args.seconds, lua.name))
         finally:
