@@ -1,9 +1,10 @@
 """Dynamic micro-batching of query encoding.
 
-Concurrent requests put their query on a queue; one task gathers whatever arrives within
-``wait_ms`` of the first (up to ``max_batch``) and encodes it in one ONNX Runtime call in a worker
-thread. One query alone waits at most ``wait_ms``; under load, one forward pass serves many
-requests. The text encoders are padding-invariant, so a query's vector does not depend on what
+Concurrent requests put their query on a queue. Up to ``in_flight`` batches are encoded at once,
+each in one ONNX Runtime call in a worker thread; while every slot is busy, queries queue up, and
+the next free slot takes them all (up to ``max_batch``) as one batch. ``wait_ms`` optionally holds
+a batch open for company; at 0 (the default) a lone query never waits, and under load one forward
+pass serves many requests. The text encoders are padding-invariant, so a query's vector does not depend on what
 it was batched with (tested against one-at-a-time encoding).
 """
 
@@ -34,7 +35,7 @@ class MicroBatcher:
     def __init__(
         self,
         max_batch: int = 32,
-        wait_ms: float = 2.0,
+        wait_ms: float = 0.0,
         observe: Callable[[int], None] | None = None,
         in_flight: int = 2,
     ) -> None:

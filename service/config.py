@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     verify_checksums: bool = True
     batch_max: int = 32  # most queries encoded in one ONNX call
     batch_min_encode_ms: float = 1.0  # encoders faster than this skip batching: the queue would cost more
-    batch_wait_ms: float = 2.0  # how long the first query of a batch waits for company
+    batch_wait_ms: float = 0.0  # extra wait for company; at 0 a batch is what queued while all slots were busy
     batch_in_flight: int = 2  # batches encoded concurrently (one ONNX thread each): about the core count
 
 
