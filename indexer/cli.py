@@ -16,12 +16,14 @@ log = logging.getLogger(__name__)
 @app.command("build")
 def build_cmd(
     manifest: Path = typer.Argument(..., help="manifest.jsonl / .csv, or a folder of media."),
-    collection: str = typer.Option("demo", help="Collection name."),
-    root: Path = typer.Option(Path("bundles"), help="Bundle root."),
-    model: Path = typer.Option(Path("runs/demo"), help="Trained run folder (xmr train --out)."),
-    batch_size: int = typer.Option(32, min=1),
-    keep: int = typer.Option(3, min=1, help="Published versions to keep."),
-    shard_size: int = typer.Option(256, min=1, help="Items per checkpointed shard; a rerun skips finished shards."),
+    collection: str = typer.Option("demo", help="Collection name.", envvar="XMR_COLLECTION"),
+    root: Path = typer.Option(Path("bundles"), help="Bundle root.", envvar="XMR_ROOT"),
+    model: Path = typer.Option(Path("runs/demo"), help="Trained run folder (xmr train --out).", envvar="XMR_MODEL"),
+    batch_size: int = typer.Option(32, min=1, envvar="XMR_INDEX_BATCH_SIZE"),
+    keep: int = typer.Option(3, min=1, help="Published versions to keep.", envvar="XMR_INDEX_KEEP"),
+    shard_size: int = typer.Option(
+        256, min=1, help="Items per checkpointed shard; a rerun skips finished shards.", envvar="XMR_INDEX_SHARD_SIZE"
+    ),
 ) -> None:
     """Decode, embed, index and publish; unreadable media are reported and skipped."""
     from indexer.build import build
