@@ -11,39 +11,22 @@ endpoint the change does not touch (usually /healthz) shows the resolution of th
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_search import WRK_LUA  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import start_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-LAUNCH = (
-    "import sys; sys.path.insert(0, {src!r}); sys.argv = ['xmr', 'serve', '--root', {root!r}, '--port', '{port}',"
-    " '--log-level', 'warning']; from xmr.cli import main; main()"
-)
 
 
 def serve(src: Path, root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    code = LAUNCH.format(src=str(src), root=str(root), port=port)
-    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise SystemExit(f"server from {src} did not start")
+    """``xmr serve`` running the code in ``src`` (PYTHONPATH comes before the editable install)."""
+    return start_server(root, PYTHONPATH=str(src), OMP_NUM_THREADS="1")
 
 
 def wrk(url: str, seconds: int, lua: str | None) -> float:

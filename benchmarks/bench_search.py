@@ -26,6 +26,9 @@ import httpx  # noqa: E402
 
 from benchmarks.report import percentiles, write_section  # noqa: E402
 from indexer import bundle  # noqa: E402
+from service.api.routes.search import encode_and_rank  # noqa: E402
+from service.metrics import Metrics  # noqa: E402
+from service.schemas import SearchRequest  # noqa: E402
 from service.store import load_bundle  # noqa: E402
 from tests.conftest import start_server  # noqa: E402
 
@@ -36,12 +39,13 @@ def captions(data: Path) -> list[str]:
 
 
 def in_process(root: Path, collection: str, queries: list[str], n: int) -> list[float]:
+    """The endpoint's own encode + search + join (``encode_and_rank``), called without HTTP."""
     live = load_bundle(root / collection / bundle.read_current(root, collection))
+    metrics = Metrics()
     lat = []
     for i in range(n):
         t0 = time.perf_counter()
-        rows = live.searcher.search(live.encoder.encode([queries[i % len(queries)]]), 10, "all")[0]
-        live.searcher.items([r for r, _ in rows])
+        encode_and_rank(live, SearchRequest(query=queries[i % len(queries)], k=10, collection=collection), metrics, t0)
         lat.append(time.perf_counter() - t0)
     return lat
 

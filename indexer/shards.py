@@ -4,8 +4,7 @@ instead of decoding and embedding them again.
 
 Work lives in ``<root>/<collection>/.work/<key>/shard-00000.npz``; the key hashes the corpus
 fingerprint, the model id and the shard size, so a changed corpus or model never reuses stale
-shards. The work
-folder is deleted once the bundle is published.
+shards. The work folder is deleted once the bundle is published.
 """
 
 from __future__ import annotations

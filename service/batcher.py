@@ -4,8 +4,8 @@ Concurrent requests put their query on a queue. Up to ``in_flight`` batches are 
 each in one ONNX Runtime call in a worker thread; while every slot is busy, queries queue up, and
 the next free slot takes them all (up to ``max_batch``) as one batch. ``wait_ms`` optionally holds
 a batch open for company; at 0 (the default) a lone query never waits, and under load one forward
-pass serves many requests. The text encoders are padding-invariant, so a query's vector does not depend on what
-it was batched with (tested against one-at-a-time encoding).
+pass serves many requests. The text encoders are padding-invariant, so a query's vector does not
+depend on what it was batched with (tested against one-at-a-time encoding).
 """
 
 from __future__ import annotations
