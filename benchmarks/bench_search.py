@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 
+import bundle  # noqa: E402
 from benchmarks.report import percentiles, write_section  # noqa: E402
-from indexer import bundle  # noqa: E402
 from service.api.routes.search import encode_and_rank  # noqa: E402
 from service.metrics import Metrics  # noqa: E402
 from service.schemas import SearchRequest  # noqa: E402

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer import bundle  # noqa: E402
+import bundle  # noqa: E402
 from models.data.paraphrase import paraphrase  # noqa: E402
 from models.metrics import retrieval_metrics  # noqa: E402
 from service.store import load_bundle  # noqa: E402

@@ -1,7 +1,7 @@
 """``xmr index build``: reader (manifest) -> mapper (Embedder) -> writer (bundle), then publish.
 
 The FAISS index is exact inner product over unit-norm vectors (cosine). Item ``row`` i in
-items.sqlite is FAISS id i; clip features of item i are ``clips/features.npy[offsets[i]:offsets[i+1]]``.
+items.sqlite is FAISS id i; the bundle's layout (file names, tables, clips) is owned by ``bundle``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from indexer import bundle
+import bundle
 from indexer.embed import Decoded, Embedded, Embedder, batches, model_id
 from indexer.manifest import InputItem, read_manifest
 from indexer.shards import ShardStore
@@ -99,23 +99,15 @@ def write_index(path: Path, vectors: np.ndarray) -> None:
     faiss.write_index(index, str(path))
 
 
-def write_clips(path: Path, clips: list[np.ndarray], dim: int) -> None:
-    path.mkdir()
-    lengths = np.array([len(c) for c in clips], np.int64)
-    np.save(path / "offsets.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-    feats = np.concatenate(clips) if lengths.sum() else np.zeros((0, dim), np.float32)
-    np.save(path / "features.npy", feats.astype(np.float16))  # memory-mapped by the service
-
-
 def stage(staging: Path, emb: Embedded, embedder: Embedder) -> None:
     vectors = np.stack(emb.vectors)
-    write_index(staging / "index.faiss", vectors)
-    write_clips(staging / "clips", emb.clips, embedder.dim)
+    write_index(staging / bundle.INDEX, vectors)
+    bundle.write_clips(staging, emb.clips, embedder.dim)
     rows = [
         bundle.Item(row, it.id, it.modality, it.uri, dur, it.title, it.tags, {**it.metadata, "path": str(it.path)})
         for row, (it, dur) in enumerate(zip(emb.items, emb.durations, strict=True))
     ]
-    bundle.write_items(staging / "items.sqlite", rows)
+    bundle.write_items(staging / bundle.ITEMS, rows)
 
 
 def build(

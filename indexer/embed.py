@@ -125,7 +125,7 @@ def batches(items: list[InputItem], size: int) -> Iterator[list[InputItem]]:
 
 def model_id(run_dir: Path, cfg: dict[str, Any]) -> str:
     """Model name + first 12 hex of the checkpoint's sha256: changes whenever the weights do."""
-    from indexer.bundle import sha256_file
+    from bundle import sha256_file
 
     ckpt = run_dir / "last.pt" if run_dir.is_dir() else run_dir
     return f"{cfg.get('name', cfg['arch'])}-{sha256_file(ckpt)[:12]}"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bundle.layout import WORK_DIR
 from indexer.embed import Embedded
 from indexer.manifest import InputItem
 
@@ -23,7 +24,7 @@ from indexer.manifest import InputItem
 class ShardStore:
     def __init__(self, root: Path, collection: str, corpus_fingerprint: str, model_id: str, shard_size: int) -> None:
         key = hashlib.sha256(f"{corpus_fingerprint}\n{model_id}\n{shard_size}".encode()).hexdigest()[:16]
-        self.path = root / collection / ".work" / key
+        self.path = root / collection / WORK_DIR / key
         self.path.mkdir(parents=True, exist_ok=True)
 
     def _file(self, i: int) -> Path:

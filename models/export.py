@@ -11,6 +11,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
+from bundle import TEXT_ENCODER, TEXT_ENCODER_INPUTS, TEXT_ENCODER_OUTPUT, TOKENIZER
 from models.tokenizer import encode
 
 log = logging.getLogger(__name__)
@@ -31,14 +32,14 @@ class _TextGraph(nn.Module):
 
 
 def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float = 1e-4) -> float:
-    """Write ``text_encoder.onnx`` and ``tokenizer.json`` into ``out_dir``; return max |onnx - torch|.
+    """Write the bundle's text encoder graph and tokenizer into ``out_dir``; return max |onnx - torch|.
 
     Raises ``RuntimeError`` when ONNX Runtime and torch disagree by more than ``atol``.
     The model is moved to the CPU (export and the check run there) and left in eval mode.
     """
     model.cpu()
     out_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = out_dir / "text_encoder.onnx"
+    onnx_path = out_dir / TEXT_ENCODER
     graph = _TextGraph(model).eval()  # the wrapper too: the exporter restores its mode recursively afterwards
     ids, mask = encode(tok, CHECK_TEXTS)
     torch.onnx.export(
@@ -46,16 +47,15 @@ def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float =
         (torch.from_numpy(ids), torch.from_numpy(mask)),
         str(onnx_path),
         dynamo=False,
-        input_names=["input_ids", "attention_mask"],
-        output_names=["embeddings"],
+        input_names=list(TEXT_ENCODER_INPUTS),
+        output_names=[TEXT_ENCODER_OUTPUT],
         opset_version=OPSET,
         dynamic_axes={
-            "input_ids": {0: "batch", 1: "tokens"},
-            "attention_mask": {0: "batch", 1: "tokens"},
-            "embeddings": {0: "batch"},
+            **{name: {0: "batch", 1: "tokens"} for name in TEXT_ENCODER_INPUTS},
+            TEXT_ENCODER_OUTPUT: {0: "batch"},
         },
     )
-    tok.save(str(out_dir / "tokenizer.json"))
+    tok.save(str(out_dir / TOKENIZER))
     err = max_abs_diff(model, tok, onnx_path, CHECK_TEXTS)
     if err > atol:
         raise RuntimeError(f"ONNX text encoder differs from torch by {err:.2e} (> {atol:.0e})")
@@ -69,6 +69,6 @@ def max_abs_diff(model: Any, tok: Tokenizer, onnx_path: Path, texts: list[str]) 
 
     ids, mask = encode(tok, texts)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = sess.run(["embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
+    got = sess.run([TEXT_ENCODER_OUTPUT], dict(zip(TEXT_ENCODER_INPUTS, (ids, mask), strict=True)))[0]
     want = model.encode_text(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
     return float(np.abs(got - want).max())

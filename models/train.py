@@ -18,6 +18,7 @@ import torch
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
+from bundle import TOKENIZER
 from models.data.datasets import FrameBank, Sample, cached_frames, load_corpus
 from models.evaluate import evaluate_split
 from models.factory import build_model, load_config, text_encoder_class
@@ -85,7 +86,7 @@ def load_trained(run_dir: Path) -> tuple[torch.nn.Module, Tokenizer, dict[str, A
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     model = build_model(ckpt["config"], ckpt["vocab_size"])
     model.load_state_dict(ckpt["model"])
-    return model.eval(), load_tokenizer(run_dir / "tokenizer.json"), ckpt["config"]
+    return model.eval(), load_tokenizer(run_dir / TOKENIZER), ckpt["config"]
 
 
 def _setup(opts: TrainOptions) -> tuple[dict[str, Any], Tokenizer, list[Sample]]:
@@ -96,11 +97,11 @@ def _setup(opts: TrainOptions) -> tuple[dict[str, Any], Tokenizer, list[Sample]]
     opts.out.mkdir(parents=True, exist_ok=True)
     if opts.resume and (opts.out / "config.json").is_file():
         cfg = json.loads((opts.out / "config.json").read_text())
-        tok = load_tokenizer(opts.out / "tokenizer.json")
+        tok = load_tokenizer(opts.out / TOKENIZER)
     else:
         cfg = load_config(opts.config)
         tok = text_encoder_class(cfg).make_tokenizer((c for s in train for c in s.captions), **cfg["text"])
-        tok.save(str(opts.out / "tokenizer.json"))
+        tok.save(str(opts.out / TOKENIZER))
         (opts.out / "config.json").write_text(json.dumps(cfg, indent=2))
     return cfg, tok, samples
 

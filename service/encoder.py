@@ -1,4 +1,4 @@
-"""Query encoding: tokenizer.json + text_encoder.onnx in ONNX Runtime (no torch)."""
+"""Query encoding: the bundle's tokenizer + text encoder graph in ONNX Runtime (no torch)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from bundle import TEXT_ENCODER, TEXT_ENCODER_INPUTS, TEXT_ENCODER_OUTPUT, TOKENIZER
+
 
 class QueryEncoder:
     """Loaded once per bundle; ``encode`` is thread-safe (ORT sessions allow concurrent ``run``)."""
@@ -18,9 +20,9 @@ class QueryEncoder:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(
-            str(bundle_dir / "text_encoder.onnx"), sess_options=opts, providers=ort.get_available_providers()
+            str(bundle_dir / TEXT_ENCODER), sess_options=opts, providers=ort.get_available_providers()
         )
-        self.tokenizer = Tokenizer.from_file(str(bundle_dir / "tokenizer.json"))
+        self.tokenizer = Tokenizer.from_file(str(bundle_dir / TOKENIZER))
         self.latency_ms = self._probe()
 
     def _probe(self, runs: int = 5) -> float:
@@ -37,5 +39,5 @@ class QueryEncoder:
         enc = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        out = self.session.run(["embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
+        out = self.session.run([TEXT_ENCODER_OUTPUT], dict(zip(TEXT_ENCODER_INPUTS, (ids, mask), strict=True)))[0]
         return np.ascontiguousarray(out, dtype=np.float32)

@@ -1,29 +1,22 @@
-"""Vector search over one bundle: FAISS index + items.sqlite, with a per-modality ID selector."""
+"""Vector search over one bundle: FAISS index + the items table, with a per-modality ID selector."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from indexer.bundle import Item, row_to_item
+from bundle import INDEX, Item, ItemsDB
 
 MODALITIES = ("video", "image")
 
 
 class Searcher:
     def __init__(self, bundle_dir: Path) -> None:
-        self.index = faiss.read_index(str(bundle_dir / "index.faiss"))
-        uri = f"file:{bundle_dir / 'items.sqlite'}?mode=ro&immutable=1"
-        self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self._lock = threading.Lock()
-        self.rows_by_modality = {
-            m: np.array([r for (r,) in self.db.execute("SELECT row FROM items WHERE modality = ?", (m,))], np.int64)
-            for m in MODALITIES
-        }
+        self.index = faiss.read_index(str(bundle_dir / INDEX))
+        self.db = ItemsDB(bundle_dir)
+        self.rows_by_modality = {m: self.db.rows_by_modality(m) for m in MODALITIES}
         self._params = {
             m: faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))  # type: ignore[call-arg]
             for m, rows in self.rows_by_modality.items()
@@ -42,17 +35,10 @@ class Searcher:
         ]
 
     def items(self, rows: list[int]) -> dict[int, Item]:
-        if not rows:
-            return {}
-        marks = ",".join("?" * len(rows))
-        with self._lock:
-            found = self.db.execute(f"SELECT * FROM items WHERE row IN ({marks})", rows).fetchall()
-        return {r[0]: row_to_item(r) for r in found}
+        return self.db.by_rows(rows)
 
     def item_by_id(self, item_id: str) -> Item | None:
-        with self._lock:
-            row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
-        return row_to_item(row) if row else None
+        return self.db.by_id(item_id)
 
     def close(self) -> None:
         self.db.close()

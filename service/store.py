@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from indexer import bundle
+import bundle
 from service.encoder import QueryEncoder
 from service.searcher import Searcher
 from xmr.errors import BundleError, NotFound, NotReady

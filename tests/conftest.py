@@ -57,7 +57,7 @@ def free_port() -> int:
 def copy_with_new_version(src: Path, dst: Path) -> tuple[str, str]:
     """Copy bundle root ``src`` to ``dst`` and publish a second version of "demo" there (same files,
     model id "m2"). Returns (old, new); CURRENT names the new one."""
-    from indexer import bundle
+    import bundle
 
     shutil.copytree(src, dst)
     old = bundle.read_current(dst, "demo")

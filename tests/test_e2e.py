@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from indexer import bundle
+import bundle
 from tests.conftest import copy_with_new_version, start_server
 
 pytestmark = pytest.mark.e2e

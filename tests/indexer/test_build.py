@@ -7,7 +7,7 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer import bundle
+import bundle
 from indexer.build import build
 from indexer.embed import Embedder
 from indexer.manifest import read_manifest

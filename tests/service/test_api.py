@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from indexer import bundle
+import bundle
 from service.config import Settings
 from service.main import create_app
 from tests.conftest import TINY_IMAGES, TINY_VIDEOS, copy_with_new_version

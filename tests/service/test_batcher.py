@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import bundle
+import bundle
 from service.batcher import MicroBatcher
 from service.encoder import QueryEncoder
 

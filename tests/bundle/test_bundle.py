@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer import bundle
+import bundle
 from xmr.errors import BundleError
 
 
@@ -84,5 +84,42 @@ def test_items_roundtrip(tmp_path: Path) -> None:
     import sqlite3
 
     with sqlite3.connect(tmp_path / "items.sqlite") as db:
-        assert bundle.row_to_item(db.execute("SELECT * FROM items").fetchone()) == item
+        assert bundle.reader.row_to_item(db.execute("SELECT * FROM items").fetchone()) == item
     assert json.loads(json.dumps(item.metadata)) == {"k": [1]}
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [(bundle.SCHEMA_VERSION + 1, "is newer than this xmr reads"), (1, "rebuild it with `xmr index build`")],
+)
+def test_other_schema_versions_are_refused_by_name(tmp_path: Path, schema: int, message: str) -> None:
+    version, staging = _stage(tmp_path)
+    path = bundle.publish(tmp_path, "c", version, staging, {})
+    manifest = json.loads((path / bundle.MANIFEST).read_text())
+    (path / bundle.MANIFEST).write_text(json.dumps({**manifest, "schema_version": schema}))
+    with pytest.raises(BundleError, match=message):
+        bundle.verify(path)
+
+
+def test_manifest_naming_another_version_is_refused(tmp_path: Path) -> None:
+    version, staging = _stage(tmp_path)
+    path = bundle.publish(tmp_path, "c", version, staging, {})
+    moved = path.with_name("v-copied")
+    path.rename(moved)
+    with pytest.raises(BundleError, match="differs from its folder 'v-copied'"):
+        bundle.verify(moved)
+
+
+def test_only_the_bundle_package_names_bundle_files() -> None:
+    """The format has one owner: no other package spells a bundle file name."""
+    root = Path(__file__).resolve().parents[2]
+    names = [bundle.INDEX, bundle.ITEMS, bundle.TEXT_ENCODER, bundle.TOKENIZER, bundle.MOMENT_HEAD, "features.npy"]
+    offenders = [
+        f"{p.relative_to(root)}: {n}"
+        for pkg in ("indexer", "service", "models", "xmr")
+        for p in (root / pkg).rglob("*.py")
+        for n in names
+        if f'"{n}"' in p.read_text() or f"'{n}'" in p.read_text()
+    ]
+    offenders.remove("models/encoders/minilm.py: tokenizer.json")  # MiniLM's own upstream file, not a bundle's
+    assert not offenders, offenders

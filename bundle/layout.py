@@ -1,0 +1,84 @@
+"""Every name in a bundle: files, the items table, the clips layout, the ONNX graphs' inputs/outputs.
+
+Layout (DESIGN.md)::
+
+    <root>/<collection>/CURRENT                 names the live version; replaced atomically
+    <root>/<collection>/<version>/
+        manifest.json       schema_version, collection, version, model_id, dim, counts, ... + sha256 per file
+        index.faiss         FAISS index; vector id i is items.sqlite row i
+        items.sqlite        ITEMS_SCHEMA below
+        clips/features.npy  (N_clips, E) float16 per-clip features of every video, concatenated
+        clips/offsets.npy   (N_items + 1,) int64: item row i's clips are features[offsets[i]:offsets[i+1]]
+        text_encoder.onnx   TEXT_ENCODER_INPUTS -> TEXT_ENCODER_OUTPUT
+        tokenizer.json      Hugging Face ``tokenizers`` file for the text encoder
+        moment_head.onnx    optional: MOMENT_HEAD_INPUTS -> MOMENT_HEAD_OUTPUTS (manifest "moment_head")
+
+``clips/`` is read by the moment head at query time (memory-mapped, so moments need no video
+decoding); bundles without a moment head still carry it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# 2: the format got one owner (this package); a newer reader refuses bundles it does not know.
+SCHEMA_VERSION = 2
+
+MANIFEST = "manifest.json"
+CURRENT = "CURRENT"
+INDEX = "index.faiss"
+ITEMS = "items.sqlite"
+TEXT_ENCODER = "text_encoder.onnx"
+TOKENIZER = "tokenizer.json"
+MOMENT_HEAD = "moment_head.onnx"
+CLIPS_DIR = "clips"
+CLIPS_FEATURES = f"{CLIPS_DIR}/features.npy"
+CLIPS_OFFSETS = f"{CLIPS_DIR}/offsets.npy"
+STAGING_PREFIX = ".staging-"
+WORK_DIR = ".work"
+
+REQUIRED_FILES = (INDEX, ITEMS, TEXT_ENCODER, TOKENIZER)
+
+# text_encoder.onnx: (input_ids, attention_mask) (B, L) int64 -> embeddings (B, E) float32, unit norm.
+TEXT_ENCODER_INPUTS = ("input_ids", "attention_mask")
+TEXT_ENCODER_OUTPUT = "embeddings"
+
+# moment_head.onnx: query tokens (B, L) int64 + clip features (B, T, E) float32 with clip_mask (B, T) int64
+# -> spans (B, Q, 2) float32 as (start, end) fractions of the T clips' span, span_scores (B, Q) float32,
+#    saliency (B, T) float32 (one score per clip). The manifest's "moment_head" entry names the head and
+#    the longest window (in clips) it was trained on; longer videos are scored in overlapping windows.
+MOMENT_HEAD_INPUTS = ("input_ids", "attention_mask", "clips", "clip_mask")
+MOMENT_HEAD_OUTPUTS = ("spans", "span_scores", "saliency")
+
+ITEMS_SCHEMA = """
+CREATE TABLE items (
+    row INTEGER PRIMARY KEY,        -- the FAISS id of the item's vector
+    id TEXT NOT NULL UNIQUE,
+    modality TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    duration REAL NOT NULL,         -- seconds; 0 for images
+    title TEXT NOT NULL,
+    tags TEXT NOT NULL,             -- json list
+    metadata TEXT NOT NULL          -- json object
+);
+CREATE INDEX items_modality ON items (modality);
+"""
+ITEMS_INSERT = "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+ITEMS_BY_ROWS = "SELECT * FROM items WHERE row IN ({marks})"
+ITEM_BY_ID = "SELECT * FROM items WHERE id = ?"
+ROWS_BY_MODALITY = "SELECT row FROM items WHERE modality = ?"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One searchable item as stored in ``items.sqlite``; ``duration`` in seconds (0 for images)."""
+
+    row: int
+    id: str
+    modality: str
+    uri: str
+    duration: float
+    title: str
+    tags: list[str]
+    metadata: dict[str, Any]

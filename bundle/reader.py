@@ -1,0 +1,153 @@
+"""The reading half of the bundle format (used by the service): find, verify and open a version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bundle.layout import (
+    CLIPS_FEATURES,
+    CLIPS_OFFSETS,
+    CURRENT,
+    ITEM_BY_ID,
+    ITEMS,
+    ITEMS_BY_ROWS,
+    MANIFEST,
+    REQUIRED_FILES,
+    ROWS_BY_MODALITY,
+    SCHEMA_VERSION,
+    Item,
+)
+from xmr.errors import BundleError
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_current(root: Path, collection: str) -> str | None:
+    """The version CURRENT names, or None when the collection has no CURRENT (or it is empty)."""
+    path = root / collection / CURRENT
+    if not path.is_file():
+        return None
+    return path.read_text().strip() or None
+
+
+def list_collections(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CURRENT).is_file())
+
+
+def list_versions(root: Path, collection: str) -> list[str]:
+    coll = root / collection
+    if not coll.is_dir():
+        return []
+    return sorted(p.name for p in coll.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A published version's manifest.json, schema-checked; raises BundleError naming the problem."""
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise BundleError(f"{path}: no {MANIFEST}")
+    try:
+        manifest: dict[str, Any] = json.loads(mpath.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{mpath}: not valid JSON ({exc})") from exc
+    got = manifest.get("schema_version")
+    if not isinstance(got, int):
+        raise BundleError(f"{mpath}: schema_version {got!r} is not a number")
+    if got > SCHEMA_VERSION:
+        raise BundleError(
+            f"{mpath}: bundle schema_version {got} is newer than this xmr reads ({SCHEMA_VERSION}); upgrade xmr"
+        )
+    if got < SCHEMA_VERSION:
+        raise BundleError(
+            f"{mpath}: bundle schema_version {got} is older than this xmr reads ({SCHEMA_VERSION}); "
+            "rebuild it with `xmr index build`"
+        )
+    if manifest.get("version") != path.name:
+        named = manifest.get("version")
+        raise BundleError(f"{mpath}: manifest version {named!r} differs from its folder {path.name!r}")
+    return manifest
+
+
+def verify(path: Path) -> dict[str, Any]:
+    """Read and check a bundle's manifest and every file's sha256; return the manifest.
+
+    Raises ``BundleError`` naming the first problem (missing file, checksum mismatch, schema).
+    """
+    manifest = read_manifest(path)
+    files = manifest.get("files", {})
+    for name in REQUIRED_FILES:
+        if name not in files:
+            raise BundleError(f"{path}: manifest does not list required file {name}")
+    for name, want in files.items():
+        f = path / name
+        if not f.is_file():
+            raise BundleError(f"{path}: file {name} listed in the manifest is missing")
+        got = sha256_file(f)
+        if got != want:
+            raise BundleError(f"{path}: checksum mismatch for {name} (manifest {want[:12]}..., file {got[:12]}...)")
+    return manifest
+
+
+def row_to_item(row: tuple[Any, ...]) -> Item:
+    return Item(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), json.loads(row[7]))
+
+
+class ItemsDB:
+    """Read-only ``items.sqlite`` of one version, shared by request threads (one connection, a lock)."""
+
+    def __init__(self, bundle_dir: Path) -> None:
+        uri = f"file:{bundle_dir / ITEMS}?mode=ro&immutable=1"
+        self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+
+    def rows_by_modality(self, modality: str) -> np.ndarray:
+        """(N,) int64 rows (= FAISS ids) of every item of ``modality``."""
+        with self._lock:
+            found = self.db.execute(ROWS_BY_MODALITY, (modality,)).fetchall()
+        return np.array([r for (r,) in found], np.int64)
+
+    def by_rows(self, rows: list[int]) -> dict[int, Item]:
+        if not rows:
+            return {}
+        with self._lock:
+            found = self.db.execute(ITEMS_BY_ROWS.format(marks=",".join("?" * len(rows))), rows).fetchall()
+        return {r[0]: row_to_item(r) for r in found}
+
+    def by_id(self, item_id: str) -> Item | None:
+        with self._lock:
+            row = self.db.execute(ITEM_BY_ID, (item_id,)).fetchone()
+        return row_to_item(row) if row else None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class ClipStore:
+    """Per-clip features of every video, memory-mapped: ``clips(row)`` is (T, E) float32 for item ``row``."""
+
+    def __init__(self, bundle_dir: Path) -> None:
+        self.features = np.load(bundle_dir / CLIPS_FEATURES, mmap_mode="r")  # (N_clips, E) float16
+        self.offsets = np.load(bundle_dir / CLIPS_OFFSETS)  # (N_items + 1,) int64
+
+    def clips(self, row: int) -> np.ndarray:
+        """(T, E) float32 features of item ``row``'s clips; (0, E) for images."""
+        a, b = int(self.offsets[row]), int(self.offsets[row + 1])
+        return np.asarray(self.features[a:b], dtype=np.float32)
+
+    def count(self, row: int) -> int:
+        return int(self.offsets[row + 1] - self.offsets[row])

@@ -1,0 +1,155 @@
+"""The writing half of the bundle format (used by the indexer): stage, seal, publish, collect garbage.
+
+Publishing writes a staging directory, fsyncs it, renames it into place and only then replaces
+CURRENT, so a crash at any point leaves the previous version live and intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bundle.layout import (
+    CLIPS_FEATURES,
+    CLIPS_OFFSETS,
+    CURRENT,
+    ITEMS_INSERT,
+    ITEMS_SCHEMA,
+    MANIFEST,
+    REQUIRED_FILES,
+    SCHEMA_VERSION,
+    STAGING_PREFIX,
+    WORK_DIR,
+    Item,
+)
+from bundle.reader import list_versions, read_current, sha256_file
+from xmr.errors import BundleError
+
+STALE_STAGING_S = 6 * 3600
+
+
+def new_version_id() -> str:
+    """Sortable, unique version id: UTC timestamp + random suffix."""
+    return datetime.now(UTC).strftime("v%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+
+
+def write_items(path: Path, items: Iterable[Item]) -> None:
+    """Create ``items.sqlite`` at ``path`` holding ``items``."""
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.executescript(ITEMS_SCHEMA)
+            db.executemany(
+                ITEMS_INSERT,
+                [
+                    (i.row, i.id, i.modality, i.uri, i.duration, i.title, json.dumps(i.tags), json.dumps(i.metadata))
+                    for i in items
+                ],
+            )
+    finally:
+        db.close()
+
+
+def write_clips(staging: Path, clips: list[np.ndarray], dim: int) -> None:
+    """Write every item's (T_i, E) clip features (float16, concatenated) and their offsets."""
+    (staging / CLIPS_FEATURES).parent.mkdir(exist_ok=True)
+    lengths = np.array([len(c) for c in clips], np.int64)
+    np.save(staging / CLIPS_OFFSETS, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+    feats = np.concatenate(clips) if lengths.sum() else np.zeros((0, dim), np.float32)
+    np.save(staging / CLIPS_FEATURES, feats.astype(np.float16))
+
+
+def staging_dir(root: Path, collection: str) -> tuple[str, Path]:
+    """A fresh ``(version, staging path)``; the staging dir is hidden until published."""
+    version = new_version_id()
+    path = root / collection / f"{STAGING_PREFIX}{version}"
+    path.mkdir(parents=True)
+    return version, path
+
+
+def _fsync_tree(path: Path) -> None:
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            with p.open("rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def checksums(path: Path) -> dict[str, str]:
+    """sha256 of every file under ``path`` except the manifest, keyed by relative posix path."""
+    return {
+        p.relative_to(path).as_posix(): sha256_file(p)
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def publish(root: Path, collection: str, version: str, staging: Path, fields: dict[str, Any]) -> Path:
+    """Seal ``staging`` (manifest with checksums), move it into place, then flip CURRENT.
+
+    ``fields`` are written into manifest.json next to the schema version, ids and checksums.
+    Returns the published version directory.
+    """
+    missing = [f for f in REQUIRED_FILES if not (staging / f).is_file()]
+    if missing:
+        raise BundleError(f"{staging}: cannot publish, missing {missing}")
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "collection": collection,
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(),
+        **fields,
+        "files": checksums(staging),
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    _fsync_tree(staging)
+    final = root / collection / version
+    os.rename(staging, final)
+    _fsync_dir(final.parent)
+    set_current(root, collection, version)
+    return final
+
+
+def set_current(root: Path, collection: str, version: str) -> None:
+    """Atomically point CURRENT at ``version`` (write temp, fsync, os.replace)."""
+    coll = root / collection
+    if not (coll / version / MANIFEST).is_file():
+        raise BundleError(f"{coll / version}: no such published version")
+    tmp = coll / f".{CURRENT}.{secrets.token_hex(4)}"
+    with tmp.open("w") as f:
+        f.write(version + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, coll / CURRENT)
+    _fsync_dir(coll)
+
+
+def collect_garbage(root: Path, collection: str, keep: int = 3) -> list[str]:
+    """Delete all but the newest ``keep`` versions (never the live one) and stale staging/work dirs."""
+    live = read_current(root, collection)
+    versions = list_versions(root, collection)
+    doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != live]
+    for v in doomed:
+        shutil.rmtree(root / collection / v)
+    for stale in [*(root / collection).glob(f"{STAGING_PREFIX}*"), *(root / collection).glob(f"{WORK_DIR}/*")]:
+        if time.time() - stale.stat().st_mtime > STALE_STAGING_S:  # a crashed build, not a running one
+            shutil.rmtree(stale, ignore_errors=True)
+    return doomed
