@@ -50,6 +50,9 @@ def _events(rng: np.random.Generator, duration: float, labels: np.ndarray) -> li
         glyph = int(rng.choice(np.flatnonzero(labels == digit)))
         length = max(1.5, round(float(rng.uniform(0.05, 0.20)) * duration * 2) / 2)
         events.append({"digit": digit, "color": color, "motion": key[2], "glyph": glyph, "length": length})
+    while sum(e["length"] for e in events) > 0.9 * duration:  # keep room for gaps: events never overlap
+        for e in events:
+            e["length"] = max(1.5, math.floor(e["length"] * 1.6) / 2)  # x0.8 on the 0.5-s grid
     gaps = rng.dirichlet(np.ones(n + 1)) * (duration - sum(e["length"] for e in events))
     t = 0.0
     for e, gap in zip(rng.permutation(events), gaps, strict=False):
