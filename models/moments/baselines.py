@@ -71,9 +71,10 @@ class SlidingWindow(MomentHead):
 class SpanRegression(MomentHead):
     """One (centre, width) per query from attention-pooled, query-modulated clips; L1 + gIoU (+ saliency hinge).
 
-    xmr's design: clips enter as ``W1 v + W2 (v * q)`` plus a sine position of their centre fraction,
-    one transformer block, attention pooling, an MLP to sigmoid (c, w). ``span_scores`` is the pooled
-    attention's peak (how sure the head is that one place matters).
+    xmr's design: clips enter as ``W1 v + W2 (v * q) + W3 cos(v, q)`` plus a sine position of their centre fraction,
+    one transformer block, attention pooling over the clips; the centre is the attention's expected
+    position, the width an MLP of the pooled clips and the query. ``span_scores`` is the attention's
+    peak (how sure the head is that one place matters).
     """
 
     def __init__(self, cfg: dict[str, Any], text_tower: nn.Module) -> None:
@@ -82,6 +83,7 @@ class SpanRegression(MomentHead):
         self.hidden = d
         self.inp = nn.Linear(self.dim, d)
         self.mod = nn.Linear(self.dim, d)
+        self.sim = nn.Linear(1, d)
         self.block = Block(d, cfg.get("heads", 4))
         self.attn = nn.Linear(d, 1)
         self.sal = nn.Linear(d, 1)
@@ -90,11 +92,14 @@ class SpanRegression(MomentHead):
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor):  # noqa: ANN201
         sent, _ = self.text(input_ids, attention_mask)
         _, frac, _ = clip_positions(clip_mask)
-        x = self.inp(clips) + self.mod(clips * sent[:, None]) + sine_embed(frac, self.hidden)  # (B, T, d)
+        cos = torch.einsum("bte,be->bt", clips, sent)[..., None]  # (B, T, 1) retrieval similarity
+        x = self.inp(clips) + self.mod(clips * sent[:, None]) + self.sim(cos) + sine_embed(frac, self.hidden)
         x = self.block(x, clip_mask)
         a = self.attn(x).squeeze(-1).masked_fill(clip_mask == 0, -1e4).softmax(-1)  # (B, T)
         pooled = (a.unsqueeze(-1) * x).sum(1)  # (B, d)
-        cw = self.out(torch.cat([pooled, self.mod(sent)], -1)).sigmoid()  # (B, 2)
+        centre = (a * frac).sum(-1)  # (B,): the attention's expected clip position
+        width = self.out(torch.cat([pooled, self.mod(sent)], -1)).sigmoid()[:, 1]  # (B,)
+        cw = torch.stack([centre, width], -1)  # (B, 2)
         sal = self.sal(x).squeeze(-1).masked_fill(clip_mask == 0, PAD_SALIENCY)
         return cw, a.amax(-1), sal
 

@@ -5,7 +5,8 @@ global and token-level query-clip correlation, context-aware dynamic denoising (
 query-relevant temporal offsets, then a DETR-style grounding stage with Hungarian matching. Every
 concrete choice below is xmr's (METHODS.md §1(g) [D]), not the paper's:
 
-- QSD: ``g_i = cos(v̂_i, q̂)``, ``f_i = max_j cos(v̂_i, t̂_j)`` on learned projections; alignment
+- QSD: ``g_i = cos(v̂_i, q̂)``, ``f_i = max_j cos(v̂_i, t̂_j)`` on learned E -> E projections that start
+  as the identity (the retrieval space's own cosines); ``(g_i, f_i)`` also enter the clip tokens; alignment
   ``a_i = σ(MLP([g_i, f_i, v̂_i ⊙ q̂]))``; aligned stream ``v_i·a_i`` and context stream ``v_i·(1 - a_i)``.
   Trained by BCE of ``a_i`` against "clip inside a GT window" and two InfoNCE losses (clip-sentence on
   ``g``, clip-token on ``f``): clips inside the window are positives; clips outside it and clips of other
@@ -15,8 +16,10 @@ concrete choice below is xmr's (METHODS.md §1(g) [D]), not the paper's:
   stream is read at ``i + Δ_ik`` by linear interpolation (gather + arithmetic, ONNX-exportable), clamped
   to the video's valid clips, and the weighted sum is added to the aligned stream.
 - Grounding: clips (+ sine position of their centre fraction) and projected query tokens run through
-  ``enc_layers`` transformer blocks; ``queries`` learned moment queries decode over that memory
-  (``dec_layers``), each predicting sigmoid (c, w) and a 2-way fg logit; saliency is a linear map of the
+  ``enc_layers`` transformer blocks; ``queries`` learned moment queries (plus the projected sentence)
+  decode over that memory (``dec_layers``); each query has a learned anchor (c, w) (after DAB-DETR: its
+  positional query is the anchor centre's sine embedding, the same code the clips carry) and predicts
+  a correction in logit space, and a 2-way fg logit; saliency is a linear map of the
   encoded clips. Loss weights, 10 queries, 2 decoder layers: Moment-DETR's (§1(c), (d)).
 - Ablations (config): ``use_qsd: false`` (a_i ≡ 1, no QSD losses), ``cdd_points: 0`` (no CDD).
 """
@@ -38,12 +41,20 @@ TAU = 0.1  # InfoNCE temperature of the QSD losses (ours)
 
 
 class QSD(nn.Module):
-    """Alignment a (B, T) in (0, 1) and the correlations (g, f) used by the contrastive losses."""
+    """Alignment a (B, T) in (0, 1) and the correlations (g, f) used by the contrastive losses.
+
+    The projections live in the retrieval embedding space (E -> E) and start as the identity (ours), so
+    g and f start as the retrieval model's own clip-sentence / clip-token cosines and the dual-level
+    contrastive losses refine them.
+    """
 
     def __init__(self, dim: int, d: int) -> None:
         super().__init__()
-        self.pv, self.pq, self.pt = nn.Linear(dim, d), nn.Linear(dim, d), nn.Linear(dim, d)
-        self.mlp = nn.Sequential(nn.Linear(d + 2, d), nn.ReLU(), nn.Linear(d, 1))
+        self.pv, self.pq, self.pt = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        for lin in (self.pv, self.pq, self.pt):
+            nn.init.eye_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        self.mlp = nn.Sequential(nn.Linear(dim + 2, d), nn.ReLU(), nn.Linear(d, 1))
 
     def project(self, clips: torch.Tensor, sent: torch.Tensor, toks: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return l2norm(self.pv(clips)), l2norm(self.pq(sent)), l2norm(self.pt(toks))
@@ -98,18 +109,24 @@ class CDNetHead(MomentHead):
         d, heads = cfg.get("hidden", 64), cfg.get("heads", 4)
         self.hidden, self.use_qsd = d, bool(cfg.get("use_qsd", True))
         self.clip_in, self.tok_in, self.sent_in = nn.Linear(self.dim, d), nn.Linear(self.dim, d), nn.Linear(self.dim, d)
-        self.ctx_in = nn.Linear(d, d)
+        self.ctx_in, self.corr_in = nn.Linear(d, d), nn.Linear(2, d)
         self.qsd = QSD(self.dim, d)
         points = int(cfg.get("cdd_points", 4))
         self.cdd = CDD(d, points, float(cfg.get("cdd_max_offset", 8.0))) if points > 0 else None
         self.type_emb = nn.Parameter(torch.zeros(2, d))
         self.encoder = nn.ModuleList(Block(d, heads) for _ in range(cfg.get("enc_layers", 2)))
         self.enc_ln = nn.LayerNorm(d)
-        self.queries = nn.Parameter(torch.randn(cfg.get("queries", 10), d) * 0.1)
-        self.qpos = nn.Parameter(torch.randn(cfg.get("queries", 10), d) * 0.1)
+        nq = cfg.get("queries", 10)
+        self.queries = nn.Parameter(torch.randn(nq, d) * 0.1)
+        # anchors (ours, after DAB-DETR): each query starts at its own (c, w) and predicts a correction
+        anchors = torch.stack([torch.linspace(0.05, 0.95, nq), torch.full((nq,), 0.12)], -1)
+        self.anchors = nn.Parameter(torch.logit(anchors))
+        self.qpos = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
         self.decoder = nn.ModuleList(DecoderLayer(d, heads) for _ in range(cfg.get("dec_layers", 2)))
         self.dec_ln = nn.LayerNorm(d)
         self.span = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 2))
+        nn.init.zeros_(self.span[-1].weight)
+        nn.init.zeros_(self.span[-1].bias)
         self.cls = nn.Linear(d, 2)
         self.sal = nn.Linear(d, 1)
         self.drop = nn.Dropout(cfg.get("dropout", 0.1))
@@ -123,7 +140,7 @@ class CDNetHead(MomentHead):
             a = torch.ones_like(a)
         aligned, context = v * a[..., None], v * (1 - a[..., None])
         q = self.sent_in(sent)  # (B, d)
-        x = aligned + self.ctx_in(context)
+        x = aligned + self.ctx_in(context) + self.corr_in(torch.stack([g, f], -1))  # correlations as features
         if self.cdd is not None:
             x = x + self.cdd(aligned, aligned + context, q, clip_mask)
         _, frac, _ = clip_positions(clip_mask)
@@ -135,12 +152,14 @@ class CDNetHead(MomentHead):
         mem = self.enc_ln(mem)
         n_clips = clips.shape[1]
         sal = self.sal(mem[:, :n_clips]).squeeze(-1).masked_fill(clip_mask == 0, PAD_SALIENCY)  # (B, T)
-        h = self.queries[None].expand(clips.shape[0], -1, -1)
+        h = self.queries[None] + self.sent_in(sent)[:, None]  # (B, Q, d): moment queries know the sentence
+        qpos = self.qpos(sine_embed(self.anchors[:, 0].sigmoid(), self.hidden))[None]  # (1, Q, d), like clips' pos
         layers = []
         for layer in self.decoder:
-            h = layer(h, self.qpos[None], mem, mask)
+            h = layer(h, qpos, mem, mask)
             z = self.dec_ln(h)
-            layers.append((self.span(z).sigmoid(), self.cls(z)))  # (B, Q, 2) (c, w), (B, Q, 2) logits
+            cw = (self.anchors[None] + self.span(z)).sigmoid()  # (B, Q, 2) (c, w) around each anchor
+            layers.append((cw, self.cls(z)))  # (c, w), (B, Q, 2) fg/bg logits
         return {"layers": layers, "saliency": sal, "a": a, "g": g, "f": f}
 
     def forward(
