@@ -24,7 +24,9 @@ def demo_data(
     from models.data.demo_corpus import build_demo_corpus
 
     manifest = build_demo_corpus(out, videos=videos, images=images, seed=seed, moment_videos=moment_videos)
-    console.print(f"[green]wrote[/] {videos} videos + {images} images + {moment_videos} long videos; manifest {manifest}")
+    console.print(
+        f"[green]wrote[/] {videos} videos + {images} images + {moment_videos} long videos; manifest {manifest}"
+    )
 
 
 def train(

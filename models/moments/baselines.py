@@ -89,7 +89,9 @@ class SpanRegression(MomentHead):
         self.sal = nn.Linear(d, 1)
         self.out = nn.Sequential(nn.Linear(2 * d, d), nn.ReLU(), nn.Linear(d, 2))
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor):  # noqa: ANN201
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+    ):  # noqa: ANN201
         sent, _ = self.text(input_ids, attention_mask)
         _, frac, _ = clip_positions(clip_mask)
         cos = torch.einsum("bte,be->bt", clips, sent)[..., None]  # (B, T, 1) retrieval similarity

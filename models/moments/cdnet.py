@@ -82,7 +82,9 @@ class CDD(nn.Module):
         with torch.no_grad():  # start spread out symmetrically around each clip (Deformable-DETR-like init)
             self.offsets.bias.copy_(torch.atanh(torch.linspace(-0.5, 0.5, points)))
 
-    def forward(self, aligned: torch.Tensor, ctx: torch.Tensor, q: torch.Tensor, clip_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, aligned: torch.Tensor, ctx: torch.Tensor, q: torch.Tensor, clip_mask: torch.Tensor
+    ) -> torch.Tensor:
         b, t, d = aligned.shape
         inp = torch.cat([ctx, q[:, None].expand(-1, t, -1)], -1)  # (B, T, 2d)
         delta = torch.tanh(self.offsets(inp)) * self.max_offset  # (B, T, K) clips
@@ -131,7 +133,9 @@ class CDNetHead(MomentHead):
         self.sal = nn.Linear(d, 1)
         self.drop = nn.Dropout(cfg.get("dropout", 0.1))
 
-    def run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor) -> dict[str, Any]:
+    def run(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+    ) -> dict[str, Any]:
         """Everything the forward and the losses need: per-layer (c, w) / logits, saliency, QSD terms."""
         sent, toks = self.text(input_ids, attention_mask)  # (B, E), (B, L, E)
         v = self.drop(self.clip_in(clips))  # (B, T, d)
@@ -199,7 +203,9 @@ class CDNetHead(MomentHead):
         }
 
 
-def _multi_positive_nce(sim: torch.Tensor, inside: torch.Tensor, valid: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+def _multi_positive_nce(
+    sim: torch.Tensor, inside: torch.Tensor, valid: torch.Tensor, video: torch.Tensor
+) -> torch.Tensor:
     """sim (B, B, T): query b vs clip t of row c. Positives: b's own row, inside b's window. The denominator
     holds every valid clip of every row except other rows showing b's video (their clips are b's clips)."""
     b = sim.shape[0]

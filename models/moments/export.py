@@ -89,5 +89,9 @@ def export_moment_head(run_dir: Path, out_dir: Path, atol: float = 1e-4) -> dict
     err = export_onnx(head, tok, out_dir / MOMENT_HEAD, atol)
     log.info("exported %s head to %s (max |onnx - torch| = %.2e)", head.cfg["head"], out_dir / MOMENT_HEAD, err)
     cfg = head.cfg
-    return {"name": cfg["head"], "span_clips": int(cfg["span_clips"]), "clip_rate": float(cfg["clip_rate"]),
-            "onnx_max_abs_diff": err}  # fmt: skip
+    return {
+        "name": cfg["head"],
+        "span_clips": int(cfg["span_clips"]),
+        "clip_rate": float(cfg["clip_rate"]),
+        "onnx_max_abs_diff": err,
+    }

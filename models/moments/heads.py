@@ -56,11 +56,12 @@ def save_head(path: Path, head: MomentHead, opt: torch.optim.Optimizer | None, e
     tmp.replace(path)
 
 
-def load_head(run_dir: Path) -> MomentHead:
-    """The head of retrieval run ``run_dir`` in eval mode; ``NoMomentHead`` names the folder when absent."""
+def load_head(run_dir: Path, folder: Path | None = None) -> MomentHead:
+    """The head of retrieval run ``run_dir`` (in ``folder``, default ``<run>/moments``), eval mode;
+    ``NoMomentHead`` names the folder when it holds no head."""
     from models.train import load_trained
 
-    hd = head_dir(run_dir)
+    hd = folder or head_dir(run_dir)
     if not (hd / CHECKPOINT).is_file() or not (hd / CONFIG).is_file():
         raise NoMomentHead(f"{hd}: no moment head; train one with `xmr moments train --run {run_dir}`")
     model, _, _ = load_trained(run_dir)

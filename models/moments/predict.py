@@ -44,8 +44,17 @@ def grid_saliency(sal: np.ndarray, duration: float, clip_rate: float, gt_clip: f
     return out
 
 
-def to_row(q: MomentQuery, spans: np.ndarray, scores: np.ndarray, sal: np.ndarray, n: int, clip_rate: float,
-           nms_iou: float = 0.7, max_windows: int = 10, gt_clip: float = 2.0) -> dict[str, Any]:  # fmt: skip
+def to_row(
+    q: MomentQuery,
+    spans: np.ndarray,
+    scores: np.ndarray,
+    sal: np.ndarray,
+    n: int,
+    clip_rate: float,
+    nms_iou: float = 0.7,
+    max_windows: int = 10,
+    gt_clip: float = 2.0,
+) -> dict[str, Any]:
     """One submission row from a head's outputs for one query on a video of ``n`` feature clips."""
     seconds = np.clip(spans * (n / clip_rate), 0.0, q.duration)  # (Q, 2)
     rows = np.concatenate([seconds, scores[:, None]], 1)
@@ -98,6 +107,13 @@ def trivial(queries: list[MomentQuery], kind: str, seed: int = 0, gt_clip: float
             w = [start, start + width]
         n = max(1, int(d / gt_clip))
         sal = rng.random(n) if kind == "random" else np.zeros(n)
-        rows.append({"qid": q.qid, "query": q.query, "vid": q.vid, "pred_relevant_windows": [[*w, 1.0]],
-                     "pred_saliency_scores": [float(s) for s in sal]})  # fmt: skip
+        rows.append(
+            {
+                "qid": q.qid,
+                "query": q.query,
+                "vid": q.vid,
+                "pred_relevant_windows": [[*w, 1.0]],
+                "pred_saliency_scores": [float(s) for s in sal],
+            }
+        )
     return rows

@@ -85,6 +85,7 @@ def train_head(opts: MomentTrainOptions) -> dict[str, Any]:
 def _config(opts: MomentTrainOptions, out: Path, clip_rate: float, span_clips: int) -> dict[str, Any]:
     if opts.resume and (out / CONFIG).is_file():
         cfg: dict[str, Any] = json.loads((out / CONFIG).read_text())
+        cfg["epochs"] = opts.epochs if opts.epochs is not None else cfg["epochs"]  # resume may extend training
         return cfg
     over = {"epochs": opts.epochs, "batch_size": opts.batch_size, "lr": opts.lr, **opts.overrides}
     cfg = head_config(opts.head, **over)
@@ -103,8 +104,16 @@ def _resume(path: Path, head: torch.nn.Module, opt: torch.optim.Optimizer | None
     return int(ckpt["epoch"]) + 1
 
 
-def fit_epoch(head: Any, opt: torch.optim.Optimizer, tok: Any, qs: list[MomentQuery], feats: dict[str, np.ndarray],
-           cfg: dict[str, Any], seed: int, epoch: int) -> float:  # fmt: skip
+def fit_epoch(
+    head: Any,
+    opt: torch.optim.Optimizer,
+    tok: Any,
+    qs: list[MomentQuery],
+    feats: dict[str, np.ndarray],
+    cfg: dict[str, Any],
+    seed: int,
+    epoch: int,
+) -> float:
     """One pass over ``qs`` in shuffled batches; returns the mean loss."""
     head.train()
     rng = np.random.default_rng(seed)

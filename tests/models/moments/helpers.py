@@ -42,7 +42,14 @@ def synthetic_set(
         dur = t / CLIP_RATE
         win = [start / CLIP_RATE, (start + width) / CLIP_RATE]
         ids = [c for c in range(int(dur / 2)) if 2 * c < win[1] and 2 * c + 2 > win[0]]
-        row = {"qid": vid, "query": PHRASES[a], "vid": vid, "duration": dur, "relevant_windows": [win],
-               "relevant_clip_ids": ids, "saliency_scores": [[4, 4, 4] for _ in ids]}  # fmt: skip
+        row = {
+            "qid": vid,
+            "query": PHRASES[a],
+            "vid": vid,
+            "duration": dur,
+            "relevant_windows": [win],
+            "relevant_clip_ids": ids,
+            "saliency_scores": [[4, 4, 4] for _ in ids],
+        }
         qs.append(MomentQuery(vid, PHRASES[a], vid, dur, [win], vid, row))
     return qs, feats

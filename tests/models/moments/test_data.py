@@ -10,15 +10,21 @@ from models.moments.data import (
     MomentDataError,
     check_vids,
     read_charades_sta,
-    read_qvhighlights,
     read_query_features,
+    read_qvhighlights,
     read_video_features,
 )
 from xmr.errors import XmrError
 
-ROW = {"qid": 7803, "query": "Man in gray top walks from outside to inside.", "duration": 150,
-       "vid": "RoripwjYFp8_360.0_510.0", "relevant_clip_ids": [13, 14], "saliency_scores": [[4, 4, 2], [3, 4, 2]],
-       "relevant_windows": [[26, 30]]}  # fmt: skip
+ROW = {
+    "qid": 7803,
+    "query": "Man in gray top walks from outside to inside.",
+    "duration": 150,
+    "vid": "RoripwjYFp8_360.0_510.0",
+    "relevant_clip_ids": [13, 14],
+    "saliency_scores": [[4, 4, 2], [3, 4, 2]],
+    "relevant_windows": [[26, 30]],
+}
 
 
 def _jsonl(path: Path, rows: list) -> Path:
@@ -27,7 +33,9 @@ def _jsonl(path: Path, rows: list) -> Path:
 
 
 def test_qvhighlights_reads_records(tmp_path: Path) -> None:
-    qs = read_qvhighlights(_jsonl(tmp_path / "hl.jsonl", [ROW, {**ROW, "qid": 1, "relevant_windows": [[0, 2], [4, 150]]}]))
+    qs = read_qvhighlights(
+        _jsonl(tmp_path / "hl.jsonl", [ROW, {**ROW, "qid": 1, "relevant_windows": [[0, 2], [4, 150]]}])
+    )
     assert [q.qid for q in qs] == [7803, 1]
     assert qs[1].windows == [[0.0, 2.0], [4.0, 150.0]] and qs[0].duration == 150.0
     assert qs[0].row["saliency_scores"] == [[4, 4, 2], [3, 4, 2]]

@@ -14,8 +14,15 @@ GT = [10.0, 20.0]
 
 
 def _gt(qid, windows, duration=30.0, ids=(), scores=()):
-    return {"qid": qid, "query": "q", "vid": f"v{qid}", "duration": duration, "relevant_windows": windows,
-            "relevant_clip_ids": list(ids), "saliency_scores": [list(s) for s in scores]}  # fmt: skip
+    return {
+        "qid": qid,
+        "query": "q",
+        "vid": f"v{qid}",
+        "duration": duration,
+        "relevant_windows": windows,
+        "relevant_clip_ids": list(ids),
+        "saliency_scores": [list(s) for s in scores],
+    }
 
 
 def _pred(qid, windows, sal=None):
@@ -66,7 +73,13 @@ def test_r1_pairs_with_the_best_overlapping_gt_window() -> None:
 
 def test_length_buckets_and_an_empty_bucket() -> None:
     gt = [_gt(1, [[10, 16]]), _gt(2, [[0, 25]])]  # a short (6 s) and a middle (25 s) window; no long one
-    sub = [_pred(1, [[10, 16, 1.0]]), _pred(2, [[50, 60, 1.0]], )]
+    sub = [
+        _pred(1, [[10, 16, 1.0]]),
+        _pred(
+            2,
+            [[50, 60, 1.0]],
+        ),
+    ]
     out = eval_submission(sub, gt)
     assert out["short"]["MR-mAP"]["average"] == 100.0
     assert out["middle"]["MR-mAP"]["average"] == 0.0
@@ -96,16 +109,34 @@ def test_charades_r1_and_miou() -> None:
 
 def test_cli_eval_official_format(tmp_path: Path) -> None:
     """``xmr moments eval`` on files in the official format (int qids, several windows, saliency)."""
-    gt = [_gt(7803, [[26, 36], [40, 44]], duration=150, ids=[13, 14, 15], scores=[[4, 4, 2], [3, 4, 2], [2, 2, 3]]),
-          _gt(9001, [[0, 150]], duration=150, ids=[0, 1], scores=[[1, 1, 1], [2, 2, 2]])]  # fmt: skip
+    gt = [
+        _gt(7803, [[26, 36], [40, 44]], duration=150, ids=[13, 14, 15], scores=[[4, 4, 2], [3, 4, 2], [2, 2, 3]]),
+        _gt(9001, [[0, 150]], duration=150, ids=[0, 1], scores=[[1, 1, 1], [2, 2, 2]]),
+    ]
     sal = [0.0] * 75
     sal[14] = 1.0
-    sub = [_pred(7803, [[26, 36, 0.9], [40, 44, 0.8], [0, 10, 0.1]], sal), _pred(9001, [[0, 70, 0.5]], [1.0] + [0.0] * 74)]
+    sub = [
+        _pred(7803, [[26, 36, 0.9], [40, 44, 0.8], [0, 10, 0.1]], sal),
+        _pred(9001, [[0, 70, 0.5]], [1.0] + [0.0] * 74),
+    ]
     (tmp_path / "gt.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gt))
     (tmp_path / "sub.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sub))
     xmr = Path(sys.executable).parent / "xmr"
-    res = subprocess.run([str(xmr), "moments", "eval", "--submission", str(tmp_path / "sub.jsonl"), "--gt",
-                          str(tmp_path / "gt.jsonl"), "--out", str(tmp_path / "m.json")], capture_output=True, text=True)  # fmt: skip
+    res = subprocess.run(
+        [
+            str(xmr),
+            "moments",
+            "eval",
+            "--submission",
+            str(tmp_path / "sub.jsonl"),
+            "--gt",
+            str(tmp_path / "gt.jsonl"),
+            "--out",
+            str(tmp_path / "m.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     out = json.loads((tmp_path / "m.json").read_text())
     # 7803: both GT windows found first -> AP 1 everywhere; 9001: IoU 70/150 < 0.5 -> 0; mean 50
