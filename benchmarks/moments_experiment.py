@@ -51,6 +51,7 @@ THEIRS = {
 
 
 def run_head(data: Path, run: Path, label: str, seed: int, out: Path) -> dict:
+    from bundle import TOKENIZER
     from models.moments.data import read_qvhighlights, split_file
     from models.moments.features import clip_features
     from models.moments.heads import load_head
@@ -65,7 +66,7 @@ def run_head(data: Path, run: Path, label: str, seed: int, out: Path) -> dict:
     head = load_head(run, head_out)  # loaded back from its folder, as `xmr moments predict` / export do
     test = read_qvhighlights(split_file(data, "test"), require_windows=True)
     feats = clip_features(run, data, [q.vid for q in test])
-    rows = predict(head, load_tokenizer(run / "tokenizer.json"), test, feats, head.cfg["clip_rate"])
+    rows = predict(head, load_tokenizer(run / TOKENIZER), test, feats, head.cfg["clip_rate"])
     return eval_submission(rows, [q.row for q in test])["brief"]
 
 

@@ -44,6 +44,7 @@ def predict(
     gt_clip: float = typer.Option(2.0, help="Seconds per GT clip for pred_saliency_scores (QVHighlights: 2)."),
 ) -> None:
     """Moment-DETR submission jsonl: pred_relevant_windows (start, end, score in seconds) + pred_saliency_scores."""
+    from bundle import TOKENIZER
     from models.moments.data import check_vids, read_qvhighlights, video_paths
     from models.moments.features import clip_features
     from models.moments.heads import load_head
@@ -54,7 +55,7 @@ def predict(
     check_vids(qs, set(video_paths(data)))
     head = load_head(run)
     feats = clip_features(run, data, [q.vid for q in qs])
-    rows = run_predict(head, load_tokenizer(run / "tokenizer.json"), qs, feats, head.cfg["clip_rate"], gt_clip=gt_clip)
+    rows = run_predict(head, load_tokenizer(run / TOKENIZER), qs, feats, head.cfg["clip_rate"], gt_clip=gt_clip)
     out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     console.print(f"[green]wrote[/] {len(rows)} predictions to {out}")
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bundle import MOMENT_HEAD, MOMENT_HEAD_INPUTS, MOMENT_HEAD_OUTPUTS
+from bundle import MOMENT_HEAD, MOMENT_HEAD_INPUTS, MOMENT_HEAD_OUTPUTS, TOKENIZER
 from models.moments.batching import inputs
 from models.moments.common import MomentHead
 from models.moments.heads import load_head
@@ -85,7 +85,7 @@ def export_moment_head(run_dir: Path, out_dir: Path, atol: float = 1e-4) -> dict
     from models.tokenizer import load_tokenizer
 
     head = load_head(run_dir)
-    tok = load_tokenizer(run_dir / "tokenizer.json")
+    tok = load_tokenizer(run_dir / TOKENIZER)
     err = export_onnx(head, tok, out_dir / MOMENT_HEAD, atol)
     log.info("exported %s head to %s (max |onnx - torch| = %.2e)", head.cfg["head"], out_dir / MOMENT_HEAD, err)
     cfg = head.cfg

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bundle import MOMENT_HEAD
+from bundle import MOMENT_HEAD, TOKENIZER
 from models.moments.export import export_moment_head
 from models.moments.heads import NoMomentHead
 from xmr.errors import XmrError
@@ -34,7 +34,7 @@ def long_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _fresh_run(trained_run: Path, dst: Path) -> Path:
     """A copy of the session's retrieval run (heads are written into a run; the shared one stays clean)."""
     dst.mkdir()
-    for f in ("last.pt", "config.json", "tokenizer.json"):
+    for f in ("last.pt", "config.json", TOKENIZER):
         shutil.copy2(trained_run / f, dst / f)
     return dst
 
