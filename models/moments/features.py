@@ -25,9 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def run_key(run_dir: Path) -> str:
-    """Short id of a retrieval checkpoint (size + mtime of ``last.pt``): features are cached per model."""
-    st = (run_dir / "last.pt").stat()
-    return hashlib.sha256(f"{run_dir.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    """Short id of a retrieval checkpoint (sha256 of ``last.pt``): features are cached per model."""
+    h = hashlib.sha256()
+    with (run_dir / "last.pt").open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
 
 
 def feature_dir(run_dir: Path, data_dir: Path) -> Path:
