@@ -1,6 +1,6 @@
 """Moment heads on the long-video demo test split: cdnet vs span_regression vs sliding_window vs trivial.
 
-    python benchmarks/moments_experiment.py [--data data/demo] [--run runs/demo] [--seeds 0 1 2]
+    nice -n 10 python benchmarks/moments_experiment.py [--data data/demo] [--run runs/demo] [--seeds 0 1 2]
 
 Needs a trained retrieval run (``make demo`` or ``xmr train``); writes the long moment set if missing
 (``<data>/long``), caches the run's clip features once, trains each head per seed through the same
@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,14 @@ def run_head(data: Path, run: Path, label: str, seed: int, out: Path) -> dict:
     return eval_submission(rows, [q.row for q in test])["brief"]
 
 
+def clip_features_once(data: Path, run: Path) -> None:
+    from models.moments.data import read_qvhighlights, split_file
+    from models.moments.features import clip_features
+
+    vids = [q.vid for s in ("train", "val", "test") for q in read_qvhighlights(split_file(data, s))]
+    clip_features(run, data, vids)
+
+
 def trivial_rows(data: Path, seed: int) -> dict[str, dict]:
     from models.moments.data import read_qvhighlights, split_file
     from models.moments.metrics import eval_submission
@@ -114,7 +123,8 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=ROOT / "runs" / "demo")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--videos", type=int, default=200, help="Long videos to write if <data>/long is missing.")
-    ap.add_argument("--heads", nargs="+", default=list(HEADS))
+    ap.add_argument("--heads", nargs="+", default=["cdnet", "span_regression", "sliding_window"], choices=list(HEADS))
+    ap.add_argument("--jobs", type=int, default=3, help="Parallel training processes (one thread each).")
     args = ap.parse_args()
     long_dir = args.data / "long"
     if not (long_dir / "moments_test.jsonl").is_file():
@@ -124,10 +134,14 @@ def main() -> None:
     out = args.run / "moments-experiment"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    clip_features_once(long_dir, args.run)  # before the workers start, so they only read the cache
+    tasks = [(label, seed) for label in args.heads for seed in args.seeds]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        briefs = list(pool.map(run_head, *zip(*[(long_dir, args.run, lb, sd, out) for lb, sd in tasks], strict=True)))
     results: dict[str, list[dict]] = {h: [] for h in args.heads}
+    for (label, _), brief in zip(tasks, briefs, strict=True):
+        results[label].append(brief)
     for seed in args.seeds:
-        for label in args.heads:
-            results[label].append(run_head(long_dir, args.run, label, seed, out))
         for k, v in trivial_rows(long_dir, seed).items():
             results.setdefault(k, []).append(v)
     (out / "results.json").write_text(json.dumps(results, indent=1))

@@ -8,9 +8,10 @@ concrete choice below is xmr's (METHODS.md §1(g) [D]), not the paper's:
 - QSD: ``g_i = cos(v̂_i, q̂)``, ``f_i = max_j cos(v̂_i, t̂_j)`` on learned E -> E projections that start
   as the identity (the retrieval space's own cosines); ``(g_i, f_i)`` also enter the clip tokens; alignment
   ``a_i = σ(MLP([g_i, f_i, v̂_i ⊙ q̂]))``; aligned stream ``v_i·a_i`` and context stream ``v_i·(1 - a_i)``.
-  Trained by BCE of ``a_i`` against "clip inside a GT window" and two InfoNCE losses (clip-sentence on
-  ``g``, clip-token on ``f``): clips inside the window are positives; clips outside it and clips of other
-  videos in the batch are negatives (other queries on the same video are left out of the denominator).
+  Trained by BCE of ``a_i`` against "clip inside a GT window" and two InfoNCE losses: clip-sentence on
+  ``g`` (positives: clips inside the window; negatives: clips outside it and clips of other videos in the
+  batch, other queries on the same video left out) and clip-token on ``f`` within the video (positives
+  inside, negatives outside; across the batch it would cost B x L x B x T x E).
 - CDD: 1-D deformable sampling. For clip ``i``, ``K`` offsets ``Δ_ik`` (tanh x ``cdd_max_offset`` clips)
   and weights ``softmax_k`` from ``[x_i; q]`` where ``x_i`` = aligned + context (context-aware); the aligned
   stream is read at ``i + Δ_ik`` by linear interpolation (gather + arithmetic, ONNX-exportable), clamped
@@ -61,12 +62,12 @@ class QSD(nn.Module):
 
     def forward(
         self, clips: torch.Tensor, sent: torch.Tensor, toks: torch.Tensor, tok_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, ...]:
         v, q, t = self.project(clips, sent, toks)  # (B, T, d), (B, d), (B, L, d)
         g = torch.einsum("btd,bd->bt", v, q)
         f = torch.einsum("btd,bld->btl", v, t).masked_fill(tok_mask[:, None] == 0, -2.0).amax(-1)  # (B, T)
         a = self.mlp(torch.cat([g[..., None], f[..., None], v * q[:, None]], -1)).squeeze(-1).sigmoid()
-        return a, g, f
+        return a, g, f, v, q
 
 
 class CDD(nn.Module):
@@ -139,7 +140,7 @@ class CDNetHead(MomentHead):
         """Everything the forward and the losses need: per-layer (c, w) / logits, saliency, QSD terms."""
         sent, toks = self.text(input_ids, attention_mask)  # (B, E), (B, L, E)
         v = self.drop(self.clip_in(clips))  # (B, T, d)
-        a, g, f = self.qsd(clips, sent, toks, attention_mask)
+        a, g, f, v_hat, q_hat = self.qsd(clips, sent, toks, attention_mask)
         if not self.use_qsd:
             a = torch.ones_like(a)
         aligned, context = v * a[..., None], v * (1 - a[..., None])
@@ -164,7 +165,7 @@ class CDNetHead(MomentHead):
             z = self.dec_ln(h)
             cw = (self.anchors[None] + self.span(z)).sigmoid()  # (B, Q, 2) (c, w) around each anchor
             layers.append((cw, self.cls(z)))  # (c, w), (B, Q, 2) fg/bg logits
-        return {"layers": layers, "saliency": sal, "a": a, "g": g, "f": f}
+        return {"layers": layers, "saliency": sal, "a": a, "g": g, "f": f, "v_hat": v_hat, "q_hat": q_hat}
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
@@ -190,27 +191,29 @@ class CDNetHead(MomentHead):
         return terms
 
     def qsd_losses(self, out: dict[str, Any], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """BCE of a_i; clip-sentence InfoNCE across the batch; clip-token InfoNCE within the video (ours:
+        the token level across the batch costs B x L x B x T x E, too much for a CPU budget)."""
         inside, valid = batch["inside"], batch["clip_mask"].to(torch.float32)
         bce = (F.binary_cross_entropy(out["a"].clamp(1e-6, 1 - 1e-6), inside, reduction="none") * valid).sum()
-        v, q, t = self.qsd.project(batch["clips"], *self.text(batch["input_ids"], batch["attention_mask"]))
-        g_all = torch.einsum("bd,ctd->bct", q, v)  # (B, B, T): query b vs clips of row c
-        f_all = torch.einsum("bld,ctd->blct", t, v)
-        f_all = f_all.masked_fill(batch["attention_mask"][:, :, None, None] == 0, -2.0).amax(1)  # (B, B, T)
+        g_all = torch.einsum("bd,ctd->bct", out["q_hat"], out["v_hat"])  # (B, B, T): query b vs clips of row c
+        f_own = torch.eye(len(inside))[..., None] * out["f"][None]  # (B, B, T): only b's own row is used
         return {
             "bce": bce / valid.sum(),
             "nce_sentence": _multi_positive_nce(g_all, inside, valid, batch["video"]),
-            "nce_token": _multi_positive_nce(f_all, inside, valid, batch["video"]),
+            "nce_token": _multi_positive_nce(f_own, inside, valid, batch["video"], only_own=True),
         }
 
 
 def _multi_positive_nce(
-    sim: torch.Tensor, inside: torch.Tensor, valid: torch.Tensor, video: torch.Tensor
+    sim: torch.Tensor, inside: torch.Tensor, valid: torch.Tensor, video: torch.Tensor, only_own: bool = False
 ) -> torch.Tensor:
     """sim (B, B, T): query b vs clip t of row c. Positives: b's own row, inside b's window. The denominator
-    holds every valid clip of every row except other rows showing b's video (their clips are b's clips)."""
+    holds every valid clip of every row except other rows showing b's video (their clips are b's clips);
+    with ``only_own``, b's own row only (a within-video contrast)."""
     b = sim.shape[0]
     own = torch.eye(b, dtype=torch.bool)
-    keep = (~(video[:, None] == video[None, :]) | own)[..., None] & (valid[None] > 0)  # (B, B, T)
+    rows = own if only_own else (~(video[:, None] == video[None, :]) | own)
+    keep = rows[..., None] & (valid[None] > 0)  # (B, B, T)
     logits = (sim / TAU).masked_fill(~keep, -1e4)
     pos = own[..., None] & (inside[None] > 0) & keep  # only the diagonal rows' GT clips
     log_den = logits.flatten(1).logsumexp(-1)

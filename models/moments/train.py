@@ -104,6 +104,17 @@ def _resume(path: Path, head: torch.nn.Module, opt: torch.optim.Optimizer | None
     return int(ckpt["epoch"]) + 1
 
 
+def length_batches(lengths: list[int], bs: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches of similar lengths (sorted within random pools of 8 batches): less padding, less compute."""
+    order = rng.permutation(len(lengths))
+    pools = [order[i : i + 8 * bs] for i in range(0, len(order), 8 * bs)]
+    batches = []
+    for pool in pools:
+        pool = pool[np.argsort([lengths[i] for i in pool], kind="stable")]
+        batches += [pool[i : i + bs] for i in range(0, len(pool), bs)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def fit_epoch(
     head: Any,
     opt: torch.optim.Optimizer,
@@ -117,9 +128,7 @@ def fit_epoch(
     """One pass over ``qs`` in shuffled batches; returns the mean loss."""
     head.train()
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(qs))
-    bs = int(cfg["batch_size"])
-    batches = [order[i : i + bs] for i in range(0, len(order), bs)]
+    batches = length_batches([len(feats[q.vid]) for q in qs], int(cfg["batch_size"]), rng)
     losses = []
     bar = tqdm(batches, desc=f"{cfg['head']} epoch {epoch + 1}/{cfg['epochs']}", leave=False, disable=None)
     for idx in bar:
