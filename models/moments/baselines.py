@@ -91,7 +91,8 @@ class SpanRegression(MomentHead):
 
     def encode(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
-    ):  # noqa: ANN201
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(c, w) (B, 2), attention peak (B,), saliency (B, T)."""
         sent, _ = self.text(input_ids, attention_mask)
         _, frac, _ = clip_positions(clip_mask)
         cos = torch.einsum("bte,be->bt", clips, sent)[..., None]  # (B, T, 1) retrieval similarity
