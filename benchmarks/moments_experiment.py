@@ -55,7 +55,7 @@ def run_head(data: Path, run: Path, label: str, seed: int, out: Path) -> dict:
     from bundle import TOKENIZER
     from models.moments.data import read_qvhighlights, split_file
     from models.moments.features import clip_features
-    from models.moments.heads import load_head
+    from models.moments.heads import head_config, load_head
     from models.moments.metrics import eval_submission
     from models.moments.predict import predict
     from models.moments.train import MomentTrainOptions, train_head
@@ -63,7 +63,11 @@ def run_head(data: Path, run: Path, label: str, seed: int, out: Path) -> dict:
 
     name, overrides = HEADS[label]
     head_out = out / f"{label.replace(' ', '_').replace('/', '')}-{seed}"
-    train_head(MomentTrainOptions(data, run, name, head_out, seed=seed, overrides=overrides, validate=False))
+    # resume: a rerun continues each head run to its config's epochs instead of starting over
+    epochs = head_config(name)["epochs"]
+    opts = MomentTrainOptions(data, run, name, head_out, epochs, seed=seed, resume=True, overrides=overrides)
+    opts.validate = False
+    train_head(opts)
     head = load_head(run, head_out)  # loaded back from its folder, as `xmr moments predict` / export do
     test = read_qvhighlights(split_file(data, "test"), require_windows=True)
     feats = clip_features(run, data, [q.vid for q in test])
