@@ -14,6 +14,7 @@ from bundle.layout import (
     INDEX,
     ITEMS,
     MANIFEST,
+    MEDIA_ROOT,
     MOMENT_HEAD,
     MOMENT_HEAD_INPUTS,
     MOMENT_HEAD_OUTPUTS,
@@ -30,6 +31,7 @@ from bundle.reader import (
     ItemsDB,
     list_collections,
     list_versions,
+    media_path,
     read_current,
     read_manifest,
     sha256_file,
@@ -43,6 +45,7 @@ from bundle.writer import (
     staging_dir,
     write_clips,
     write_items,
+    write_segments,
 )
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "INDEX",
     "ITEMS",
     "MANIFEST",
+    "MEDIA_ROOT",
     "MOMENT_HEAD",
     "MOMENT_HEAD_INPUTS",
     "MOMENT_HEAD_OUTPUTS",
@@ -68,6 +72,7 @@ __all__ = [
     "collect_garbage",
     "list_collections",
     "list_versions",
+    "media_path",
     "new_version_id",
     "publish",
     "read_current",
@@ -78,4 +83,5 @@ __all__ = [
     "verify",
     "write_clips",
     "write_items",
+    "write_segments",
 ]

@@ -28,6 +28,8 @@ from bundle.layout import (
     MANIFEST,
     REQUIRED_FILES,
     SCHEMA_VERSION,
+    SEGMENTS_INSERT,
+    SEGMENTS_SCHEMA,
     STAGING_PREFIX,
     WORK_DIR,
     Item,
@@ -56,6 +58,19 @@ def write_items(path: Path, items: Iterable[Item]) -> None:
                     for i in items
                 ],
             )
+    finally:
+        db.close()
+
+
+def write_segments(path: Path, item_rows: np.ndarray, bounds: np.ndarray) -> None:
+    """Add the segments table to ``items.sqlite`` at ``path``: segment i (FAISS id i) belongs to items
+    row ``item_rows[i]`` (N,) and spans ``bounds[i]`` (N, 2) = [start, end] seconds."""
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.executescript(SEGMENTS_SCHEMA)
+            starts, ends = bounds[:, 0].tolist(), bounds[:, 1].tolist()
+            db.executemany(SEGMENTS_INSERT, zip(range(len(starts)), item_rows.tolist(), starts, ends, strict=True))
     finally:
         db.close()
 

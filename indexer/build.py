@@ -1,7 +1,8 @@
 """``xmr index build``: reader (manifest) -> mapper (Embedder) -> writer (bundle), then publish.
 
-The FAISS index is exact inner product over unit-norm vectors (cosine). Item ``row`` i in
-items.sqlite is FAISS id i; the bundle's layout (file names, tables, clips) is owned by ``bundle``.
+The FAISS index is exact inner product over unit-norm vectors (cosine), one vector per segment
+(FAISS id = segments row -> items row); the bundle's layout (file names, tables, clips) is owned by
+``bundle``. Relative uris resolve against the manifest's folder, recorded absolute as ``media_root``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 import bundle
 from indexer.embed import Decoded, Embedded, Embedder, batches, model_id
-from indexer.manifest import InputItem, read_manifest
+from indexer.manifest import InputItem, media_base, read_manifest
 from indexer.shards import ShardStore
 from xmr.errors import MediaError
 
@@ -100,14 +101,16 @@ def write_index(path: Path, vectors: np.ndarray) -> None:
 
 
 def stage(staging: Path, emb: Embedded, embedder: Embedder) -> None:
-    vectors = np.stack(emb.vectors)
-    write_index(staging / bundle.INDEX, vectors)
+    """Write the index (one vector per segment), the items and segments tables and the clips."""
+    write_index(staging / bundle.INDEX, np.concatenate(emb.vectors))
     bundle.write_clips(staging, emb.clips, embedder.dim)
     rows = [
-        bundle.Item(row, it.id, it.modality, it.uri, dur, it.title, it.tags, {**it.metadata, "path": str(it.path)})
+        bundle.Item(row, it.id, it.modality, it.uri, dur, it.title, it.tags, it.metadata)
         for row, (it, dur) in enumerate(zip(emb.items, emb.durations, strict=True))
     ]
     bundle.write_items(staging / bundle.ITEMS, rows)
+    item_of_segment = np.repeat(np.arange(len(rows)), [len(v) for v in emb.vectors])  # (N_segments,)
+    bundle.write_segments(staging / bundle.ITEMS, item_of_segment, np.concatenate(emb.segments))
 
 
 def build(
@@ -148,6 +151,8 @@ def build(
             "metric": "inner_product",
             "faiss_factory": FACTORY,
             "counts": counts,
+            "segments": sum(len(v) for v in emb.vectors),
+            bundle.MEDIA_ROOT: str(media_base(manifest)),
             "corpus_fingerprint": fingerprint,
             "clip_rate": embedder.clip_rate,
             "onnx_max_abs_diff": err,

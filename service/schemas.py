@@ -33,6 +33,11 @@ class SearchRequest(BaseModel):
         return v.strip()
 
 
+class Segment(BaseModel):
+    start: float = Field(description="Seconds from the start of the video.")
+    end: float = Field(description="Seconds from the start of the video.")
+
+
 class Hit(BaseModel):
     id: str
     score: float = Field(description="Cosine similarity between the query and the item, in [-1, 1].")
@@ -40,6 +45,11 @@ class Hit(BaseModel):
     uri: str
     title: str
     duration: float = Field(description="Seconds; 0 for images.")
+    segment: Segment | None = Field(
+        None,
+        description="For a video longer than the encoder's span (32 s at 2 clips/s): the window that matched "
+        "best, a coarse span to start playing at. Null for images and shorter videos (the whole item matched).",
+    )
 
 
 class SearchResponse(BaseModel):

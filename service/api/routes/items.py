@@ -11,9 +11,9 @@ from service.schemas import CollectionInfo, ItemResponse
 router = APIRouter(tags=["items"])
 
 
-@router.get("/v1/items/{item_id}", response_model=ItemResponse, responses=ERRORS)  # type: ignore[arg-type]
+@router.get("/v1/items/{item_id:path}", response_model=ItemResponse, responses=ERRORS)  # type: ignore[arg-type]
 def get_item(store: StoreDep, item_id: str = Path(max_length=200)) -> ItemResponse:
-    """One item's metadata, from whichever live collection holds it."""
+    """One item's metadata, from whichever live collection holds it (ids may contain ``/``)."""
     live, it = store.find_item(item_id)
     return ItemResponse(
         id=it.id,

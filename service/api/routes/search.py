@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.deps import BatcherDep, MetricsDep, SettingsDep, StoreDep
 from service.metrics import Metrics
-from service.schemas import Hit, Problem, SearchRequest, SearchResponse
+from service.schemas import Hit, Problem, SearchRequest, SearchResponse, Segment
 from service.store import LoadedBundle
 
 router = APIRouter(tags=["search"])
@@ -26,20 +26,21 @@ def encode_and_rank(live: LoadedBundle, req: SearchRequest, metrics: Metrics, t0
 def rank(live: LoadedBundle, req: SearchRequest, vec: np.ndarray, metrics: Metrics, t0: float) -> SearchResponse:
     """Search ``vec`` (1, E) in the bundle and build the response; ``t0`` is when the request began."""
     with metrics.stage("search"):
-        ranked = live.searcher.search(vec, req.k, req.modality)[0]
+        ranked = live.searcher.search_segments(vec, req.k, req.modality)[0]
     with metrics.stage("join"):
-        items = live.searcher.items([row for row, _ in ranked])
+        items = live.searcher.items([r.row for r in ranked])
     hits = [
         Hit(
             id=it.id,
-            score=score,
+            score=r.score,
             modality=it.modality,  # type: ignore[arg-type]  # items.sqlite holds only video|image
             uri=it.uri,
             title=it.title,
             duration=it.duration,
+            segment=Segment(start=seg[0], end=seg[1]) if (seg := live.searcher.segment(r.segment)) else None,
         )
-        for row, score in ranked
-        if (it := items.get(row)) is not None
+        for r in ranked
+        if (it := items.get(r.row)) is not None
     ]
     took = (time.perf_counter() - t0) * 1000
     return SearchResponse(
