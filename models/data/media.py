@@ -60,8 +60,11 @@ class ClipFrames:
 
     def _chunks(self, container: Any, stream: Any) -> Iterator[np.ndarray]:
         buf: list[np.ndarray] = []
+        last: tuple[Any, np.ndarray] | None = None  # a frame picked for several clips is converted once
         for frame in _pick_frames(container, stream, self.clip_rate, self):
-            buf.append(frame.reformat(width=self.size, height=self.size, format="rgb24").to_ndarray())
+            if last is None or last[0] is not frame:
+                last = (frame, frame.reformat(width=self.size, height=self.size, format="rgb24").to_ndarray())
+            buf.append(last[1])
             self.n_clips += 1
             if len(buf) == self.chunk:
                 yield np.stack(buf)
@@ -88,13 +91,15 @@ def decode_video(path: Path | str, clip_rate: float = 2.0, size: int = 64) -> tu
 def _pick_frames(container: Any, stream: Any, clip_rate: float, out: ClipFrames) -> Iterator[Any]:
     """Stream the decoder once; for each clip centre yield the nearest frame (ties go to the earlier).
 
-    Sets ``out.duration`` (seconds) at the end: the last frame lasts one frame interval.
+    Times count from the first frame. Sets ``out.duration`` (seconds) at the end: the last frame
+    lasts one frame interval.
     """
     n = 0
     prev: tuple[float, Any] | None = None
-    step = 0.0
+    step, origin = 0.0, None
     for frame in container.decode(stream):
-        t = float(frame.time or 0.0)
+        origin = float(frame.time or 0.0) if origin is None else origin  # e.g. MPEG-TS starts at 1.4 s
+        t = float(frame.time or 0.0) - origin
         if prev is not None:
             step = t - prev[0]
             while (c := (n + 0.5) / clip_rate) <= t:  # centre c lies between prev and this frame
