@@ -88,9 +88,30 @@ def test_items_roundtrip(tmp_path: Path) -> None:
     assert json.loads(json.dumps(item.metadata)) == {"k": [1]}
 
 
+def test_segments_roundtrip(tmp_path: Path) -> None:
+    """FAISS id -> segment row -> items row, with [start, end] seconds; rows must be 0..N-1."""
+    import numpy as np
+
+    items = [
+        bundle.Item(0, "long.mp4", "video", "long.mp4", 96.0, "", [], {}),
+        bundle.Item(1, "p", "image", "p", 0, "", [], {}),
+    ]
+    bundle.write_items(tmp_path / bundle.ITEMS, items)
+    bounds = np.array([[0.0, 32.0], [16.0, 48.0], [64.0, 96.0], [0.0, 0.0]])
+    bundle.write_segments(tmp_path / bundle.ITEMS, np.array([0, 0, 0, 1]), bounds)
+    db = bundle.ItemsDB(tmp_path)
+    item_of, got = db.segments()
+    db.close()
+    assert item_of.tolist() == [0, 0, 0, 1] and got.tolist() == bounds.tolist()
+
+
 @pytest.mark.parametrize(
     ("schema", "message"),
-    [(bundle.SCHEMA_VERSION + 1, "is newer than this xmr reads"), (1, "rebuild it with `xmr index build`")],
+    [
+        (bundle.SCHEMA_VERSION + 1, "is newer than this xmr reads"),
+        (1, "rebuild it with `xmr index build`"),
+        (2, "schema_version 2 is older than this xmr reads \\(3\\)"),  # 2 had no segments table
+    ],
 )
 def test_other_schema_versions_are_refused_by_name(tmp_path: Path, schema: int, message: str) -> None:
     version, staging = _stage(tmp_path)
