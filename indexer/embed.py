@@ -116,19 +116,13 @@ class Embedder:
 
     def encode(self, decoded: Decoded) -> Embedded:
         """Run the encoder on a decoded batch: short items in one forward pass, long videos streamed."""
-        short = [i for i, f in enumerate(decoded.frames) if isinstance(f, np.ndarray)]
-        done: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}  # position -> (vectors, clips, duration)
-        if short:
-            vecs, per_item = self.forward([decoded.frames[i] for i in short])  # type: ignore[misc]
-            for k, i in enumerate(short):
-                video = decoded.items[i].modality == "video"
-                done[i] = (vecs[k : k + 1], per_item[k] if video else per_item[k][:0], decoded.durations[i])
+        done = self.encode_short(decoded)
         out = Embedded(failed=list(decoded.failed))
         for i, (item, f) in enumerate(zip(decoded.items, decoded.frames, strict=True)):
             if isinstance(f, LongVideo):
                 try:
                     done[i] = self.encode_long(f)
-                except MediaError as exc:
+                except MediaError as exc:  # e.g. the file turned out truncated past the first chunks
                     out.failed.append((item, str(exc)))
                     continue
             vectors, clips, duration = done[i]
@@ -138,6 +132,18 @@ class Embedder:
             out.clips.append(clips)
             out.durations.append(duration)
         return out
+
+    def encode_short(self, decoded: Decoded) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
+        """Position in the batch -> (vector (1, E), clips (T, E), seconds) of every item that fits the span."""
+        short = [i for i, f in enumerate(decoded.frames) if isinstance(f, np.ndarray)]
+        if not short:
+            return {}
+        vecs, per_item = self.forward([decoded.frames[i] for i in short])  # type: ignore[misc]
+        done = {}
+        for k, i in enumerate(short):
+            clips = per_item[k] if decoded.items[i].modality == "video" else per_item[k][:0]  # images: no clips
+            done[i] = (vecs[k : k + 1], clips, decoded.durations[i])
+        return done
 
     def encode_long(self, video: LongVideo) -> tuple[np.ndarray, np.ndarray, float]:
         """Stream a long video through the tower window by window: (vectors (W, E), clips (T, E), seconds)."""

@@ -9,6 +9,10 @@ cut into windows of at most that many clips; each window runs through the tower 
   retrieval vectors.
 
 A video no longer than the span is one window: its features equal ``model.encode_video`` exactly.
+
+``encode_windows`` takes all frames at once; ``encode_stream`` gives the same result from a stream
+of frame chunks, holding a few windows' frames, so a 2-hour video never sits in memory (the indexer
+uses it; tests/models/test_long_video.py checks it against ``encode_windows``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -24,6 +25,7 @@ import bundle
 from models.long_video import segment_bounds
 from service.config import Settings
 from service.main import create_app
+from tests.conftest import start_server
 from tests.indexer.long_media import actor, write_long_video
 
 pytestmark = pytest.mark.slow
@@ -104,3 +106,31 @@ def test_late_event_ranks_the_long_video_first_with_a_segment_containing_it(long
     assert segment["start"] <= start and start + seconds <= segment["end"], segment
     by_id = {h["id"]: h for h in hits}
     assert by_id[TEN_MIN]["segment"] is not None and all(h["segment"] is None for h in hits if "shorts/" in h["id"])
+
+
+@pytest.mark.e2e
+def test_search_page_starts_the_player_at_the_matched_segment(long_builds: dict[str, Any]) -> None:
+    """A real browser on a real server: the long video's card plays from its segment's start."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium on this machine")
+    proc, url = start_server(long_builds["root"], XMR_DEFAULT_COLLECTION="two")
+    try:
+        top = httpx.post(f"{url}/v1/search", json={"query": LATE_EVENT[0], "k": 12}).json()["hits"][0]
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(url)
+            page.fill("#q", LATE_EVENT[0])
+            page.click("button")
+            page.wait_for_function("(v => v && v.readyState >= 1)(document.querySelector('.hit video'))")
+            at = page.evaluate("document.querySelector('.hit video').currentTime")
+            meta = page.text_content(".hit .meta")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert top["id"] == TWO_H and at == pytest.approx(top["segment"]["start"]), (at, top)
+    start = int(top["segment"]["start"])
+    assert f"best match {start // 3600}:{start // 60 % 60:02d}:{start % 60:02d}" in str(meta), meta
