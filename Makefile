@@ -52,6 +52,7 @@ lint: install
 bench: $(ROOT)/demo/CURRENT
 	$(BIN)/python benchmarks/bench_search.py --root $(ROOT) --data $(DATA)
 	$(BIN)/python benchmarks/bench_index.py --data $(DATA) --run $(RUN)
+	$(BIN)/python benchmarks/bench_long_video.py --run $(RUN)
 
 clean-demo:
 	rm -rf $(DATA) $(RUN) $(ROOT)
