@@ -110,6 +110,7 @@ def main() -> None:
         ten = build_child(base / "ten", base / "root-ten", run)
         long = build_child(base / "long", base / "root-long", run)
         clips, t_decode, t_forward = raw_forward(run, base / "long" / "video.mp4")
+        cfg = json.loads((run / "config.json").read_text())
     raw = clips / t_forward
     rows = [
         ("decode only (PyAV, streamed, frame picker)", clips / t_decode),
@@ -118,16 +119,21 @@ def main() -> None:
     ]
     lines = ["| stage | clips/s | vs raw forward |", "|---|---|---|"]
     lines += [f"| {name} | {v:.0f} | {v / raw:.2f} |" for name, v in rows]
-    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+    model = (
+        f"model config `{cfg.get('name', args.config)}` ({'trained run' if args.run else 'untrained'}, "
+        f"frame {cfg['frame_size']} px, embed dim {cfg['embed_dim']}, windows of {cfg['vision']['max_frames']} "
+        "clips overlapping by half, so every clip is encoded twice)"
+    )
     body = (
-        f"One {args.hours:g}-hour video ({clips} clips at 2 clips/s; rendered {args.size}x{args.size} H.264 at "
-        f"{args.fps} fps), model `{cfg.get('name', args.config)}` (frame {cfg.get('frame_size')} px, windows of "
-        f"{cfg.get('vision', {}).get('max_frames')} clips overlapping by half, so every clip is encoded twice), "
-        f"torch {torch.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}.\n\n"
+        f"One {args.hours:g}-hour video ({clips:,} clips at 2 clips/s; rendered {args.size}x{args.size} H.264 at "
+        f"{args.fps} fps), {model}, torch {torch.__version__}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}.\n\n"
         f"Command: `python benchmarks/bench_long_video.py --hours {args.hours:g}`\n\n" + "\n".join(lines) + "\n\n"
         "| build (`indexer.build.build`, own process) | wall s | peak RSS MB |\n|---|---|---|\n"
         f"| 10-minute video (1,200 clips) | {ten['build_s']:.1f} | {ten['peak_mb']:.0f} |\n"
-        f"| {args.hours:g}-hour video ({clips:,} clips) | {long['build_s']:.1f} | {long['peak_mb']:.0f} |\n"
+        f"| {args.hours:g}-hour video ({clips:,} clips) | {long['build_s']:.1f} | {long['peak_mb']:.0f} |\n\n"
+        "Peak RSS includes torch, the model and the ONNX export; the 2-hour build holds its clip features "
+        "(a few copies of clips x dim float32) on top, never its frames.\n"
     )
     write_section("long-video", body)
     print(body)  # noqa: T201

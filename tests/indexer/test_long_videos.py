@@ -134,3 +134,21 @@ def test_search_page_starts_the_player_at_the_matched_segment(long_builds: dict[
     assert top["id"] == TWO_H and at == pytest.approx(top["segment"]["start"]), (at, top)
     start = int(top["segment"]["start"])
     assert f"best match {start // 3600}:{start // 60 % 60:02d}:{start % 60:02d}" in str(meta), meta
+
+
+def test_a_long_video_failing_mid_stream_is_skipped_with_its_reason(trained_run: Path) -> None:
+    """Decoding errors surface from the prefetch thread in the encoder's loop; the item is reported."""
+    from indexer.embed import Decoded, Embedder, LongVideo
+    from indexer.manifest import InputItem
+    from xmr.errors import MediaError
+
+    emb = Embedder(trained_run)
+    chunk = np.zeros((emb.span, emb.frame_size, emb.frame_size, 3), np.uint8)
+
+    def broken():  # type: ignore[no-untyped-def]
+        yield chunk
+        raise MediaError("x.mp4: cannot decode video (truncated)")
+
+    item = InputItem("x.mp4", "video", "x.mp4", Path("x.mp4"))
+    out = emb.encode(Decoded(items=[item], frames=[LongVideo([chunk, chunk], broken(), None)], durations=[0.0]))
+    assert out.items == [] and out.failed == [(item, "x.mp4: cannot decode video (truncated)")]
