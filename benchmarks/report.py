@@ -23,7 +23,11 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.1f} GiB, Python {platform.python_version()}, {accelerator()}"
+    load = os.getloadavg()[0]  # the machine is shared: a busy one slows every row of a table alike
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.1f} GiB, Python {platform.python_version()}, {accelerator()}, "
+        f"load average {load:.1f} at start"
+    )
 
 
 def accelerator() -> str:

@@ -118,6 +118,8 @@ def serving_venv() -> Path:
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
             pip(venv, "install", "--quiet", str(src))  # the base dependencies: what `pip install xmr` gets
+            pip(venv, "install", "--quiet", "setuptools>=68")  # the build backend, so reinstalls skip isolation
             (venv / ".complete").touch()
-        pip(venv, "install", "--quiet", "--no-deps", "--force-reinstall", str(src))  # the code under test
+        # The code under test, built in place of the cached copy (no isolated build env: seconds, not ~20 s).
+        pip(venv, "install", "--quiet", "--no-deps", "--force-reinstall", "--no-build-isolation", str(src))
     return venv

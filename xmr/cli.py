@@ -49,7 +49,8 @@ def require_train_extra(command: str) -> None:
         return
     missing = [m for m in TRAIN_MODULES if importlib.util.find_spec(m) is None]
     if missing:
-        raise MissingExtra(f"`xmr {command}` needs the train extra ({', '.join(missing)} missing): {INSTALL_TRAIN}")
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise MissingExtra(f"`xmr {command}` needs the train extra ({missing[0]}{more} missing): {INSTALL_TRAIN}")
 
 
 def _missing_extra(exc: ModuleNotFoundError, command: str | None) -> MissingExtra | None:
