@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bundle
-from tests.conftest import copy_with_new_version, start_server
+from tests.harness import copy_with_new_version, start_server
 
 pytestmark = pytest.mark.e2e
 
