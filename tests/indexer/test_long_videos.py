@@ -25,7 +25,7 @@ import bundle
 from models.long_video import segment_bounds
 from service.config import Settings
 from service.main import create_app
-from tests.conftest import start_server
+from tests.harness import start_server, stop
 from tests.indexer.long_media import actor, write_long_video
 
 pytestmark = pytest.mark.slow
@@ -129,8 +129,7 @@ def test_search_page_starts_the_player_at_the_matched_segment(long_builds: dict[
             meta = page.text_content(".hit .meta")
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
     assert top["id"] == TWO_H and at == pytest.approx(top["segment"]["start"]), (at, top)
     start = int(top["segment"]["start"])
     assert f"best match {start // 3600}:{start // 60 % 60:02d}:{start % 60:02d}" in str(meta), meta
