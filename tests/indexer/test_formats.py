@@ -111,8 +111,17 @@ def make_folder(root: Path, corpus: Path) -> dict[str, str]:
     write_audio(root / "song.m4a")
     (root / "notes.txt").write_text("not media")
     (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    (root / "empty.webm").write_bytes(b"")
+    whole = (root / "talk.mp4").read_bytes()
+    (root / "cut short.mp4").write_bytes(whole[: len(whole) // 2])  # a download that stopped half way
     (root / ".DS_Store").write_bytes(b"\x00")  # hidden: not media, not reported
-    return {"song.m4a": "no video stream", "notes.txt": "unsupported type", "broken.mp4": "cannot decode"}
+    return {
+        "song.m4a": "no video stream",
+        "notes.txt": "unsupported type",
+        "broken.mp4": "cannot decode",
+        "empty.webm": "cannot decode",
+        "cut short.mp4": "cannot decode",
+    }
 
 
 def test_a_real_folder_indexes_with_path_ids_and_reports_the_rest(
