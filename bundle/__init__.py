@@ -46,6 +46,7 @@ from bundle.writer import (
     set_current,
     staging_dir,
     write_clips,
+    write_clips_streamed,
     write_items,
     write_segments,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "staging_dir",
     "verify",
     "write_clips",
+    "write_clips_streamed",
     "write_items",
     "write_segments",
 ]

@@ -57,7 +57,11 @@ def embed_corpus(
     shards: ShardStore | None = None,
     shard_size: int = 256,
 ) -> Embedded:
-    """Embed ``items`` in order, shard by shard; finished shards are loaded from ``shards``."""
+    """Embed ``items`` in order, shard by shard; finished shards are loaded from ``shards``.
+
+    With ``shards``, clip features stay on disk in the shard files (``clips`` of the result is
+    empty; ``stage`` copies them shard by shard), so memory never holds the corpus's clips.
+    """
     total = Embedded()
     with tqdm(total=len(items), desc="embedding", unit="item", disable=None) as bar:
         for i, shard in enumerate(batches(items, shard_size)):
@@ -68,6 +72,8 @@ def embed_corpus(
                 if shards:
                     shards.save(i, shard, part)
                 pause_point("embedding")
+            if shards:
+                part.clips = []
             total.extend(part)
             bar.n = min(len(items), (i + 1) * shard_size)
             bar.refresh()
@@ -102,11 +108,16 @@ def write_index(path: Path, vectors: np.ndarray) -> None:
     faiss.write_index(index, str(path))
 
 
-def stage(staging: Path, emb: Embedded, embedder: Embedder) -> None:
-    """Write the index (one vector per segment), the items and segments tables and the clips."""
+def stage(staging: Path, emb: Embedded, embedder: Embedder, shards: ShardStore | None = None) -> None:
+    """Write the index (one vector per segment), the items and segments tables and the clips (from
+    ``emb``, or from the finished ``shards`` when ``embed_corpus`` left them there)."""
     write_index(staging / bundle.INDEX, np.concatenate(emb.vectors))
     pause_point("writing-index")
-    bundle.write_clips(staging, emb.clips, embedder.dim)
+    if shards is None:
+        bundle.write_clips(staging, emb.clips, embedder.dim)
+    else:
+        n = shards.count_done()
+        bundle.write_clips_streamed(staging, shards.clip_lengths(n), shards.clip_features(n), embedder.dim)
     rows = [
         bundle.Item(row, it.id, it.modality, it.uri, dur, it.title, it.tags, it.metadata)
         for row, (it, dur) in enumerate(zip(emb.items, emb.durations, strict=True))
@@ -146,7 +157,7 @@ def build(
         raise MediaError(f"{manifest}: none of the {len(items)} listed media could be read")
     version, staging = bundle.staging_dir(root, collection)
     try:
-        stage(staging, emb, embedder)
+        stage(staging, emb, embedder, shards)
         err = export_text_encoder(embedder.model, embedder.tokenizer, staging)
         counts = {m: sum(it.modality == m for it in emb.items) for m in ("video", "image")}
         skipped = [(it.uri, reason) for it, reason in emb.failed]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,20 @@ class ShardStore:
                 durations=[float(d) for d in z["durations"]],
                 failed=list(zip([shard[k] for k in z["failed"]], json.loads(str(z["reasons"])), strict=True)),
             )
+
+    def clip_lengths(self, n_shards: int) -> list[int]:
+        """Clips per embedded item of shards ``0..n_shards-1``, in order (read without the features)."""
+        lengths: list[int] = []
+        for i in range(n_shards):
+            with np.load(self._file(i)) as z:
+                lengths += z["lengths"].tolist()
+        return lengths
+
+    def clip_features(self, n_shards: int) -> Iterator[np.ndarray]:
+        """Each shard's (sum T_i, E) clip features in turn: the corpus's clips never all sit in memory."""
+        for i in range(n_shards):
+            with np.load(self._file(i)) as z:
+                yield z["clips"]
 
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -181,3 +181,23 @@ def test_only_the_bundle_package_names_bundle_files() -> None:
     ]
     offenders.remove("models/encoders/minilm.py: tokenizer.json")  # MiniLM's own upstream file, not a bundle's
     assert not offenders, offenders
+
+
+def test_clips_written_piece_by_piece_equal_clips_written_at_once(tmp_path: Path) -> None:
+    """Shard-sized pieces that cut across items give the same files' contents as per-item arrays."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(n, 8)).astype(np.float32) for n in (5, 0, 3, 12, 1)]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    bundle.write_clips(tmp_path / "a", clips, 8)
+    flat = np.concatenate(clips)
+    bundle.write_clips_streamed(tmp_path / "b", [len(c) for c in clips], [flat[:7], flat[7:20], flat[20:]], 8)
+    for name in (bundle.CLIPS_FEATURES, bundle.CLIPS_OFFSETS):
+        np.testing.assert_array_equal(np.load(tmp_path / "a" / name), np.load(tmp_path / "b" / name))
+    store = bundle.ClipStore(tmp_path / "b")
+    np.testing.assert_allclose(store.clips(3), clips[3], atol=1e-2)  # float16 on disk
+    assert store.count(1) == 0 and store.count(3) == 12
+    with pytest.raises(BundleError, match="clip features hold 7 rows, the offsets 21"):
+        bundle.write_clips_streamed(tmp_path / "b", [len(c) for c in clips], [flat[:7]], 8)
