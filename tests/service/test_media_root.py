@@ -79,3 +79,11 @@ def test_media_path_resolution() -> None:
     assert bundle.media_path(manifest, item, Path("/mnt")) == Path("/mnt/a/x.mp4")
     assert bundle.media_path(manifest, absolute, Path("/mnt")) == Path("/mnt/b/y.mp4")
     assert bundle.media_path(manifest, other, Path("/mnt")) == Path("/srv/z.mp4")
+
+
+def test_item_ids_up_to_the_limit(relative_build: Path) -> None:
+    with TestClient(create_app(Settings(root=relative_build / "root", poll_seconds=0))) as c:
+        for route in ("/v1/items/", "/v1/media/"):
+            assert c.get(route + "d/" * 509 + "xx.mp4").status_code == 404  # 1,024 characters: looked up
+            too_long = c.get(route + "d/" * 509 + "xxx.mp4")
+            assert too_long.status_code == 422 and "at most 1024 characters" in too_long.json()["detail"]

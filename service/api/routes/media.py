@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse, HTMLResponse
 
 import bundle
+from service.api.routes.items import MAX_ID_CHARS
 from service.api.routes.search import ERRORS
 from service.deps import SettingsDep, StoreDep
 from xmr.errors import NotFound
@@ -45,7 +46,7 @@ def page() -> HTMLResponse:
 
 
 @router.get("/v1/media/{item_id:path}", response_class=FileResponse, responses=ERRORS)  # type: ignore[arg-type]
-def media(store: StoreDep, settings: SettingsDep, item_id: str = Path(max_length=200)) -> FileResponse:
+def media(store: StoreDep, settings: SettingsDep, item_id: str = Path(max_length=MAX_ID_CHARS)) -> FileResponse:
     """The item's video or image file (HTTP range requests supported, so players can seek)."""
     live, item = store.find_item(item_id)
     path = bundle.media_path(live.manifest, item, settings.media_root)
