@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 # Re-exported: tests written before the harness moved import these names from here.
-from tests.harness import copy_with_new_version, free_port, start_server  # noqa: F401
+from tests.harness import copy_with_new_version, free_port, publish_copy, start_server  # noqa: F401
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 TINY_VIDEOS, TINY_IMAGES = 120, 10

@@ -29,19 +29,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def publish_copy(src: Path, root: Path, collection: str, **fields: object) -> str:
+    """Publish the files of version folder ``src`` as a new version of ``collection`` under ``root``
+    (manifest fields from ``src``'s, overridden by ``fields``). Returns the new version; CURRENT names it."""
+    import bundle
+
+    version, staging = bundle.staging_dir(root, collection)
+    for f in src.iterdir():
+        if f.name != bundle.MANIFEST:
+            (shutil.copytree if f.is_dir() else shutil.copy2)(f, staging / f.name)
+    keep = {
+        k: v
+        for k, v in bundle.read_manifest(src).items()
+        if k not in {"schema_version", "collection", "version", "created_at", "files"}
+    }
+    return bundle.publish(root, collection, version, staging, {**keep, **fields}).name
+
+
 def copy_with_new_version(src: Path, dst: Path) -> tuple[str, str]:
     """Copy bundle root ``src`` to ``dst`` and publish a second version of "demo" there (same files,
     model id "m2"). Returns (old, new); CURRENT names the new one."""
-    import bundle  # here, not at the top: numpy must not load before conftest sets OMP_NUM_THREADS
+    import bundle
 
     shutil.copytree(src, dst)
     old = bundle.read_current(dst, "demo")
     assert old
-    version, staging = bundle.staging_dir(dst, "demo")
-    for f in (dst / "demo" / old).iterdir():
-        if f.name != bundle.MANIFEST:
-            (shutil.copytree if f.is_dir() else shutil.copy2)(f, staging / f.name)
-    return old, bundle.publish(dst, "demo", version, staging, {"model_id": "m2", "counts": {}}).name
+    return old, publish_copy(dst / "demo" / old, dst, "demo", model_id="m2", counts={})
 
 
 def start_server(
