@@ -23,6 +23,10 @@ class ManifestError(XmrError):
     """An input manifest is missing or malformed."""
 
 
+class CheckpointError(XmrError):
+    """A trained run folder has no checkpoint, or its ``last.pt`` cannot be read or does not fit its config."""
+
+
 class InvalidRequest(XmrError):
     """A request is well-formed JSON but asks for something that cannot be served."""
 
