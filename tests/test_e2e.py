@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import bundle
-from tests.conftest import publish_copy, start_server
+from tests.harness import publish_copy, start_server
 
 pytestmark = pytest.mark.e2e
 

@@ -7,10 +7,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from models.checkpoint import load_trained
 from models.data.datasets import load_corpus
 from models.evaluate import evaluate_split
 from models.export import export_text_encoder
-from models.train import TrainOptions, load_trained, train
+from models.train import TrainOptions, train
 from xmr.errors import CheckpointError
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import bundle
 from service.store import BundleStore
-from tests.conftest import publish_copy
+from tests.harness import publish_copy
 from xmr.errors import NotFound
 
 
