@@ -99,13 +99,14 @@ def encode_stream(
     vectors: list[np.ndarray] = []
     merger = _ClipMerger()
 
-    def flush() -> None:
-        if pending:
-            v, cs = _encode_same_length(model, [buf[a - base : b - base] for a, b in pending], device)
+    def flush() -> None:  # a forward pass per windows_per_batch windows, however large the chunks were
+        for i in range(0, len(pending), windows_per_batch):
+            group = pending[i : i + windows_per_batch]
+            v, cs = _encode_same_length(model, [buf[a - base : b - base] for a, b in group], device)
             vectors.extend(v)
-            for (a, b), c in zip(pending, cs, strict=True):
+            for (a, b), c in zip(group, cs, strict=True):
                 merger.add(a, b, c)
-            pending.clear()
+        pending.clear()
 
     for chunk in chunks:
         buf = np.concatenate([buf, chunk]) if len(buf) else chunk
@@ -118,12 +119,10 @@ def encode_stream(
         keep = min([next_start, max(n - span, 0)] + [a for a, _ in pending])  # the last span frames stay
         buf, base = buf[keep - base :], keep
     if n <= span:
-        todo = [*pending, (0, n)]
-    else:
-        todo = [*pending, *((a, a + span) for a in [*range(next_start, n - span, stride), n - span])]
-    for i in range(0, len(todo), windows_per_batch):  # the tail, in batches
-        pending[:] = todo[i : i + windows_per_batch]
-        flush()
+        pending.append((0, n))
+    else:  # the windows left, the last one ending at the last clip
+        pending.extend((a, a + span) for a in [*range(next_start, n - span, stride), n - span])
+    flush()
     return np.stack(vectors).astype(np.float32), merger.clips[:n]
 
 

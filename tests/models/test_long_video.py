@@ -37,11 +37,12 @@ def test_stream_holds_a_bounded_run_of_frames(model: torch.nn.Module) -> None:
     """The generator is never more than a few windows ahead of the encoder: frames are not all read first."""
     n, chunk, span, per_batch = 400, 4, 8, 2
     frames = np.random.default_rng(0).integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
-    produced, lag = [0], []
+    produced, lag, sizes = [0], [], []
     real = model.encode_video
 
     def spy(x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lag.append(produced[0])
+        sizes.append(x.shape[0])
         return real(x, m)
 
     def chunks():  # type: ignore[no-untyped-def]
@@ -52,8 +53,11 @@ def test_stream_holds_a_bounded_run_of_frames(model: torch.nn.Module) -> None:
     model.encode_video = spy  # type: ignore[method-assign]
     try:
         encode_stream(model, chunks(), span=span, windows_per_batch=per_batch)
+        assert max(sizes) <= per_batch  # a forward pass never takes more windows than asked
+        assert lag[0] <= span + per_batch * span // 2 + chunk  # encoding began long before the end
+        assert len(lag) >= n // (per_batch * span // 2) - 1
+        sizes.clear()
+        encode_stream(model, [frames], span=span, windows_per_batch=per_batch)  # one huge chunk: still batched
+        assert 0 < max(sizes) <= per_batch
     finally:
         del model.encode_video
-    first_call_at = lag[0]
-    assert first_call_at <= span + per_batch * span // 2 + chunk  # encoding began long before the end
-    assert len(lag) >= n // (per_batch * span // 2) - 1
