@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service import errors
-from service.api.routes import health, items, media, search
+from service.api.routes import health, items, media, moments, search
 from service.batcher import MicroBatcher
 from service.config import Settings, get_settings
 from service.limits import BodyLimit
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
-    for module in (search, items, media, health):
+    for module in (search, moments, items, media, health):
         app.include_router(module.router)
     return app
 

@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from service.api.routes.moments import add_moments
 from service.deps import BatcherDep, MetricsDep, SettingsDep, StoreDep
 from service.metrics import Metrics
 from service.schemas import Hit, Problem, SearchRequest, SearchResponse
@@ -41,6 +42,11 @@ def rank(live: LoadedBundle, req: SearchRequest, vec: np.ndarray, metrics: Metri
         for row, score in ranked
         if (it := items.get(row)) is not None
     ]
+    moments_error = None
+    if req.moments_per_hit:  # one batched moment-head call for all video hits
+        with metrics.stage("moments"):
+            rows = [r for r, _ in ranked if r in items]  # aligned with hits
+            moments_error = add_moments(live, req.query, req.moments_per_hit, hits, rows)
     took = (time.perf_counter() - t0) * 1000
     return SearchResponse(
         query=req.query,
@@ -49,6 +55,7 @@ def rank(live: LoadedBundle, req: SearchRequest, vec: np.ndarray, metrics: Metri
         model_id=live.model_id,
         took_ms=round(took, 3),
         hits=hits,
+        moments_error=moments_error,
     )
 
 

@@ -1,0 +1,102 @@
+"""POST /v1/moments (windows and per-clip saliency inside one video) and the moments of search hits."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException
+from starlette.concurrency import run_in_threadpool
+
+from bundle import MOMENT_HEAD, Item
+from service.deps import MetricsDep, StoreDep
+from service.metrics import Metrics
+from service.moments import Localized, MomentHead
+from service.schemas import ClipScore, Hit, Moment, MomentsRequest, MomentsResponse, Problem
+from service.store import BundleStore, LoadedBundle
+from xmr.errors import NotFound, NotReady
+
+router = APIRouter(tags=["moments"])
+ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 422, 503)}
+
+
+def no_head(live: LoadedBundle) -> str:
+    return (
+        f"collection {live.collection!r} (version {live.version}) has no moment head ({MOMENT_HEAD}); "
+        "rebuild it with `xmr index build` from a run that has a trained moment head"
+    )
+
+
+def head_of(live: LoadedBundle) -> MomentHead:
+    if live.moments is None:
+        raise NotReady(no_head(live))
+    return live.moments
+
+
+def find_video(store: BundleStore, video_id: str, collection: str | None) -> tuple[LoadedBundle, Item]:
+    """The live bundle holding ``video_id`` (in ``collection`` when given) and its item; 404 / 422 otherwise."""
+    if collection is None:
+        live, item = store.find_item(video_id)
+    else:
+        live = store.get(collection)
+        if (found := live.searcher.item_by_id(video_id)) is None:
+            raise NotFound(f"item {video_id!r} not found in collection {collection!r}")
+        item = found
+    if item.modality != "video":
+        raise HTTPException(422, f"item {video_id!r} is an {item.modality}, not a video: it has no moments")
+    return live, item
+
+
+def to_moments(loc: Localized) -> list[Moment]:
+    return [Moment(start=round(m.start, 3), end=round(m.end, 3), score=m.score) for m in loc.moments]
+
+
+def to_saliency(loc: Localized) -> list[ClipScore]:
+    """One entry per clip: clip i covers [i / rate, (i + 1) / rate) seconds, the last one ends with the video."""
+    end = loc.duration if loc.duration > 0 else len(loc.saliency) / loc.clip_rate
+    return [
+        ClipScore(start=round(i / loc.clip_rate, 3), end=round(min((i + 1) / loc.clip_rate, end), 3), score=float(s))
+        for i, s in enumerate(loc.saliency)
+    ]
+
+
+def localize(live: LoadedBundle, item: Item, req: MomentsRequest, metrics: Metrics, t0: float) -> MomentsResponse:
+    head = head_of(live)
+    with metrics.stage("moments"):
+        (loc,) = head.localize(req.query, [(item.row, item.duration)], req.k)
+    return MomentsResponse(
+        query=req.query,
+        video_id=item.id,
+        duration=item.duration,
+        collection=live.collection,
+        version=live.version,
+        took_ms=round((time.perf_counter() - t0) * 1000, 3),
+        moments=to_moments(loc),
+        saliency=to_saliency(loc),
+    )
+
+
+def add_moments(live: LoadedBundle, query: str, per_hit: int, hits: list[Hit], rows: list[int]) -> str | None:
+    """Fill ``moments`` of the video hits (``rows`` are the hits' item rows) with one batched head call.
+
+    Returns why the hits carry no moments when the bundle has no head (search still answers), else None.
+    """
+    if live.moments is None:
+        return no_head(live)
+    videos = [(hit, row) for hit, row in zip(hits, rows, strict=True) if hit.modality == "video"]
+    found = live.moments.localize(query, [(row, hit.duration) for hit, row in videos], per_hit)
+    for (hit, _), loc in zip(videos, found, strict=True):
+        hit.moments = to_moments(loc)
+    return None
+
+
+@router.post("/v1/moments", response_model=MomentsResponse, responses=ERRORS)  # type: ignore[arg-type]
+async def moments(req: MomentsRequest, store: StoreDep, metrics: MetricsDep) -> MomentsResponse:
+    """Where in video ``video_id`` ``query`` happens: the best ``k`` windows (seconds) and each clip's saliency.
+
+    Videos of any length: longer than the head's span they are scored in overlapping windows whose
+    predictions are merged. 404: no such item; 422: the item is an image; 503: the bundle has no moment head.
+    """
+    t0 = time.perf_counter()
+    live, item = find_video(store, req.video_id, req.collection)
+    head_of(live)  # fail before the thread hop
+    return await run_in_threadpool(localize, live, item, req, metrics, t0)
