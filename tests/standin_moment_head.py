@@ -85,7 +85,8 @@ def export_standin(run_dir: Path, out_dir: Path, atol: float = 1e-4, span_clips:
     )
     with torch.no_grad():
         want = head(*args)
-    got = ort.InferenceSession(str(path)).run(None, dict(zip(bundle.MOMENT_HEAD_INPUTS, [a.numpy() for a in args])))
+    feeds = dict(zip(bundle.MOMENT_HEAD_INPUTS, [a.numpy() for a in args], strict=True))
+    got = ort.InferenceSession(str(path)).run(None, feeds)
     err = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want, strict=True))
     assert err <= atol, err
     return {"name": NAME, "span_clips": span_clips, "clip_rate": float(cfg["clip_rate"]), "onnx_max_abs_diff": err}
