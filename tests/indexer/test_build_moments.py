@@ -41,7 +41,9 @@ def run_with_head(trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     return run
 
 
-def test_run_with_a_moment_head_gets_it_into_the_bundle(small_manifest: Path, run_with_head: Path, tmp_path: Path) -> None:
+def test_run_with_a_moment_head_gets_it_into_the_bundle(
+    small_manifest: Path, run_with_head: Path, tmp_path: Path
+) -> None:
     report = build(small_manifest, "m", tmp_path / "bundles", run_with_head, batch_size=8)
     manifest = bundle.verify(report.path)
     entry = manifest["moment_head"]
@@ -72,7 +74,9 @@ def test_head_and_manifest_entry_must_come_together(small_manifest: Path, run_wi
         bundle.moment_head_entry(path, manifest)
 
 
-def test_run_without_a_head_builds_a_bundle_without_one(small_manifest: Path, trained_run: Path, tmp_path: Path) -> None:
+def test_run_without_a_head_builds_a_bundle_without_one(
+    small_manifest: Path, trained_run: Path, tmp_path: Path
+) -> None:
     path = build(small_manifest, "m", tmp_path / "bundles", trained_run, batch_size=8).path
     manifest = bundle.verify(path)
     assert "moment_head" not in manifest and bundle.MOMENT_HEAD not in manifest["files"]
