@@ -59,25 +59,42 @@ def windows(n_clips: int, span: int) -> list[tuple[int, int]]:
 
 def temporal_iou(span: np.ndarray, others: np.ndarray) -> np.ndarray:
     """IoU of one (2,) span with each of (N, 2) spans (any unit; lengths > 0)."""
-    inter = np.clip(np.minimum(span[1], others[:, 1]) - np.maximum(span[0], others[:, 0]), 0, None)
+    inter = np.minimum(span[1], others[:, 1]) - np.maximum(span[0], others[:, 0])  # (N,), < 0: disjoint
+    np.maximum(inter, 0.0, out=inter)
     union = (span[1] - span[0]) + (others[:, 1] - others[:, 0]) - inter
-    return np.asarray(inter / np.maximum(union, 1e-9))
+    iou: np.ndarray = inter / np.maximum(union, 1e-9)
+    return iou
 
 
 def nms(spans: np.ndarray, scores: np.ndarray, k: int, iou: float = NMS_IOU) -> list[int]:
     """Indices of at most ``k`` spans (N, 2), best score first, none overlapping a kept one by IoU > ``iou``.
 
     Greedy: the best remaining span is kept and every span it overlaps by more than ``iou`` is dropped.
-    Equal scores go to the earlier start (stable), so results do not depend on window order.
+    Equal scores go to the earlier start (stable), so results do not depend on window order. Costs one
+    O(N) pass per kept span, so a long video's thousands of candidates stay cheap.
     """
-    order = np.lexsort((spans[:, 0], -scores))  # by score desc, then start asc
+    order: list[int] = np.lexsort((spans[:, 0], -scores)).tolist()  # by score desc, then start asc
+    if k == 1 or len(order) <= 1:
+        return order[:k]
+    dropped = np.zeros(len(spans), bool)
     kept: list[int] = []
     for i in order:
+        if dropped[i]:
+            continue
+        kept.append(i)
         if len(kept) == k:
             break
-        if not kept or temporal_iou(spans[i], spans[kept]).max() <= iou:
-            kept.append(int(i))
+        dropped |= temporal_iou(spans[i], spans) > iou  # includes i itself (IoU 1)
     return kept
+
+
+def to_seconds(spans: np.ndarray, starts: np.ndarray, lengths: np.ndarray, rate: float, ends: np.ndarray) -> np.ndarray:
+    """(B, Q, 2) fractions of each window's ``lengths`` clips, windows starting at clip ``starts`` (B,),
+    -> (B, Q, 2) seconds of the video, ordered (start, end) and clipped to [0, ``ends`` (B,)]."""
+    secs = (starts[:, None, None] + spans.astype(np.float64) * lengths[:, None, None]) / rate
+    secs.sort(axis=2)  # a head may emit (end, start); a window is the interval either way
+    clipped: np.ndarray = np.minimum(np.maximum(secs, 0.0), ends[:, None, None])
+    return clipped
 
 
 class MomentHead:
@@ -114,19 +131,24 @@ class MomentHead:
         feeds = dict(zip(MOMENT_HEAD_INPUTS, (ids, mask, clips, clip_mask), strict=True))
         return [np.asarray(o) for o in self.session.run(list(MOMENT_HEAD_OUTPUTS), feeds)]
 
-    def localize(self, query: str, videos: list[tuple[int, float]], k: int) -> list[Localized]:
+    def localize(self, query: str, videos: list[tuple[int, float]], k: int, saliency: bool = True) -> list[Localized]:
         """The top ``k`` moments of each ``(row, duration s)`` video for ``query``, in input order.
 
         Every window of every video goes through the head in as few ONNX calls as ``MAX_WINDOWS``
         allows (one for a page of short hits). ``k`` beyond a video's clip count yields all there are.
+        ``saliency=False`` skips merging per-clip saliency (``Localized.saliency`` is then empty).
         """
         plan = [(v, a, b) for v, (row, _) in enumerate(videos) for a, b in windows(self.clips.count(row), self.span)]
-        merge = [_Merge(self.clips.count(row), dur, self.clip_rate) for row, dur in videos]
+        merge = [_Merge(self.clips.count(row), dur, self.clip_rate, saliency) for row, dur in videos]
         for c in range(0, len(plan), MAX_WINDOWS):
             chunk = plan[c : c + MAX_WINDOWS]
-            spans, scores, saliency = self._run_windows(query, [(videos[v][0], a, b) for v, a, b in chunk])
+            spans, scores, sal = self._run_windows(query, [(videos[v][0], a, b) for v, a, b in chunk])
+            starts, stops = np.array([a for _, a, _ in chunk]), np.array([b for _, _, b in chunk])
+            ends = np.array([merge[v].end for v, _, _ in chunk])
+            secs = to_seconds(spans, starts, stops - starts, self.clip_rate, ends)  # (B, Q, 2)
+            scores = np.where(secs[..., 1] - secs[..., 0] > 1e-6, scores, -np.inf)  # clipped to nothing: never kept
             for j, (v, a, b) in enumerate(chunk):
-                merge[v].add(a, b, spans[j], scores[j], saliency[j, : b - a])
+                merge[v].add(a, b, secs[j], scores[j], sal[j, : b - a])
         return [m.result(min(k, max(m.n_clips, 1))) for m in merge]
 
     def _run_windows(self, query: str, chunk: list[tuple[int, int, int]]) -> list[np.ndarray]:
@@ -143,34 +165,32 @@ class MomentHead:
 class _Merge:
     """Accumulates one video's window predictions in its own seconds; ``result`` applies NMS."""
 
-    def __init__(self, n_clips: int, duration: float, clip_rate: float) -> None:
-        self.n_clips, self.clip_rate = n_clips, clip_rate
+    def __init__(self, n_clips: int, duration: float, clip_rate: float, saliency: bool = True) -> None:
+        self.n_clips, self.clip_rate, self.duration = n_clips, clip_rate, duration
         self.end = min(duration, n_clips / clip_rate) if duration > 0 else n_clips / clip_rate
-        self.duration = duration
         self.spans: list[np.ndarray] = []  # each (Q, 2) seconds
-        self.scores: list[np.ndarray] = []  # each (Q,)
-        self.sal_sum = np.zeros(n_clips, np.float64)
-        self.sal_n = np.zeros(n_clips, np.int64)
+        self.scores: list[np.ndarray] = []  # each (Q,); -inf for spans that lie past the video's end
+        self.sal_sum = np.zeros(n_clips if saliency else 0, np.float64)
+        self.sal_n = np.zeros(n_clips if saliency else 0, np.int64)
 
-    def add(self, a: int, b: int, spans: np.ndarray, scores: np.ndarray, saliency: np.ndarray) -> None:
-        """Window ``[a, b)``: spans (Q, 2) as fractions of its b - a clips, scores (Q,), saliency (b - a,)."""
-        secs = np.clip((a + spans.astype(np.float64) * (b - a)) / self.clip_rate, 0.0, self.end)  # (Q, 2)
-        secs.sort(axis=1)  # a head may emit (end, start); a window is the interval either way
+    def add(self, a: int, b: int, secs: np.ndarray, scores: np.ndarray, saliency: np.ndarray) -> None:
+        """Window ``[a, b)``: spans (Q, 2) in the video's seconds, scores (Q,), saliency (b - a,)."""
         self.spans.append(secs)
-        self.scores.append(scores.astype(np.float64))
-        self.sal_sum[a:b] += saliency
-        self.sal_n[a:b] += 1
+        self.scores.append(scores)
+        if len(self.sal_sum):
+            self.sal_sum[a:b] += saliency
+            self.sal_n[a:b] += 1
 
     def result(self, k: int) -> Localized:
         saliency = (self.sal_sum / np.maximum(self.sal_n, 1)).astype(np.float32)
         if not self.spans:
             return Localized([], saliency, self.clip_rate, self.duration)
-        spans, scores = np.concatenate(self.spans), np.concatenate(self.scores)
-        ok = spans[:, 1] - spans[:, 0] > 1e-6  # spans clipped to nothing at the video's end
-        spans, scores = spans[ok], scores[ok]
-        kept = nms(spans, scores, k)
-        moments = [Span(float(spans[i, 0]), float(spans[i, 1]), float(scores[i])) for i in kept]
-        return Localized(moments, saliency, self.clip_rate, self.duration)
+        one = len(self.spans) == 1  # a short video: one window, nothing to join
+        spans = self.spans[0] if one else np.concatenate(self.spans)
+        scores = self.scores[0] if one else np.concatenate(self.scores)
+        kept = nms(spans, scores, k)  # -inf spans come last, so they never displace a real one
+        found = [Span(float(spans[i, 0]), float(spans[i, 1]), float(scores[i])) for i in kept]
+        return Localized([m for m in found if m.score > -np.inf], saliency, self.clip_rate, self.duration)
 
 
 def load_moment_head(bundle_dir: Path, manifest: dict[str, Any], threads: int = 1) -> MomentHead | None:

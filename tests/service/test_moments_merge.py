@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.moments import _Merge, nms, temporal_iou, windows
+from service.moments import _Merge, nms, temporal_iou, to_seconds, windows
 
 
 def test_windows_cover_the_video_with_half_overlap() -> None:
@@ -44,10 +44,13 @@ def test_nms_hand_worked() -> None:
 
 def test_merge_maps_window_fractions_to_the_videos_seconds() -> None:
     m = _Merge(n_clips=10, duration=5.0, clip_rate=2.0)
-    # window [4, 8) of 4 clips: fractions (0.25, 0.75) -> clips 5..7 -> 2.5..3.5 s
-    m.add(4, 8, np.array([[0.25, 0.75], [0.0, 1.0]]), np.array([0.9, 0.2]), np.full(4, 3.0))
+    fractions = np.array([[[0.25, 0.75], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.5]]])  # (2 windows, Q = 2, 2)
+    secs = to_seconds(fractions, np.array([4, 0]), np.array([4, 4]), 2.0, np.array([5.0, 5.0]))
+    # window [4, 8) of 4 clips: fractions (0.25, 0.75) -> clips 5..7 -> 2.5..3.5 s; (0, 1) -> 2..4 s
     # window [0, 4): the whole window 0..2 s; (1.0, 0.5) is given reversed: still the interval 1..2 s
-    m.add(0, 4, np.array([[0.0, 1.0], [1.0, 0.5]]), np.array([0.4, 0.8]), np.ones(4))
+    np.testing.assert_allclose(secs, [[[2.5, 3.5], [2.0, 4.0]], [[0.0, 2.0], [1.0, 2.0]]])
+    m.add(4, 8, secs[0], np.array([0.9, 0.2]), np.full(4, 3.0))
+    m.add(0, 4, secs[1], np.array([0.4, 0.8]), np.ones(4))
     res = m.result(k=10)
     # 0..2 overlaps 1..2 by IoU 1/2 and 2..4 overlaps 2.5..3.5 by 1/2: not more than 0.5, so both are kept
     assert [(s.start, s.end, s.score) for s in res.moments] == [
@@ -62,6 +65,8 @@ def test_merge_maps_window_fractions_to_the_videos_seconds() -> None:
 
 def test_merge_clips_to_the_video_and_drops_empty_spans() -> None:
     m = _Merge(n_clips=10, duration=4.6, clip_rate=2.0)  # the last clip is cut short by the video's end
-    m.add(6, 10, np.array([[0.5, 1.0], [0.95, 1.0]]), np.array([0.5, 0.9]), np.ones(4))
+    secs = to_seconds(np.array([[[0.5, 1.0], [0.95, 1.0]]]), np.array([6]), np.array([4]), 2.0, np.array([m.end]))
+    np.testing.assert_allclose(secs[0], [[4.0, 4.6], [4.6, 4.6]])  # 4.75..5.0 s lies past the end: empty
+    m.add(6, 10, secs[0], np.array([0.5, -np.inf]), np.ones(4))  # localize gives empty spans a score of -inf
     res = m.result(k=5)
-    assert [(s.start, s.end) for s in res.moments] == [(4.0, 4.6)]  # 4.75..5.0 s lies past the end: dropped
+    assert [(s.start, s.end) for s in res.moments] == [(4.0, 4.6)]

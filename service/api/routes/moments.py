@@ -83,7 +83,7 @@ def add_moments(live: LoadedBundle, query: str, per_hit: int, hits: list[Hit], r
     if live.moments is None:
         return no_head(live)
     videos = [(hit, row) for hit, row in zip(hits, rows, strict=True) if hit.modality == "video"]
-    found = live.moments.localize(query, [(row, hit.duration) for hit, row in videos], per_hit)
+    found = live.moments.localize(query, [(row, hit.duration) for hit, row in videos], per_hit, saliency=False)
     for (hit, _), loc in zip(videos, found, strict=True):
         hit.moments = to_moments(loc)
     return None
