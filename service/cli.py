@@ -26,3 +26,15 @@ def serve(
     import uvicorn
 
     uvicorn.run("service.main:app_from_env", factory=True, host=host, port=port, log_level=log_level)
+
+
+def serve_moments(
+    root: Path = typer.Option(Path("bundles"), help="Bundle root (<root>/<collection>/CURRENT).", envvar="XMR_ROOT"),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind.", envvar="XMR_HOST"),
+    port: int = typer.Option(8001, help="TCP port.", envvar="XMR_PORT"),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Serve only the moment endpoints (/v1/moments, /v1/moments/batch), for a search service whose
+    XMR_MOMENTS_URL points here. Never imports torch."""
+    os.environ["XMR_ROLE"] = "moments"
+    serve(root, host, port, log_level)

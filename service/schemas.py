@@ -165,3 +165,20 @@ class MomentsResponse(BaseModel):
     took_ms: float
     moments: list[Moment] = Field(description="Best first, non-overlapping beyond IoU 0.5, in the video's seconds.")
     saliency: list[ClipScore] = Field(description="One entry per clip, in time order.")
+
+
+class MomentsBatchRequest(BaseModel):
+    """Moments of many videos for one query in one head call: what a search service asks `xmr serve-moments`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: Annotated[str, AfterValidator(_nonblank)] = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    video_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=MAX_K)
+    k: int = Field(DEFAULT_MOMENTS_PER_HIT, ge=1, le=MAX_MOMENTS_PER_HIT, description="Moments per video.")
+    collection: str | None = Field(None, max_length=200)
+
+
+class MomentsBatchResponse(BaseModel):
+    collection: str
+    version: str
+    moments: list[list[Moment]] = Field(description="Per video, in the order of video_ids.")

@@ -8,6 +8,8 @@ of the clips inside it, so both have an exact oracle: the text encoder's embeddi
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,3 +167,25 @@ def test_bundle_without_a_head_serves_search_and_says_why_no_moments(bundle_root
         body = c.post("/v1/search", json={"query": QUERY, "k": 5, "moments": True}).json()
         assert len(body["hits"]) == 5 and all(h["moments"] is None for h in body["hits"])
         assert "has no moment head" in body["moments_error"]
+
+
+NO_TORCH = """
+import sys
+from fastapi.testclient import TestClient
+from xmr.cli import build_app
+build_app("serve-moments")  # what `xmr serve-moments` imports
+from service.config import Settings
+from service.main import create_app
+with TestClient(create_app(Settings(root=sys.argv[1], poll_seconds=0))) as c:
+    r = c.post("/v1/moments", json={"query": "a red 7 moves left", "video_id": "vid00001"})
+    assert r.status_code == 200 and r.json()["moments"], r.text
+    r = c.post("/v1/search", json={"query": "a red 7 moves left", "k": 3, "moments": True})
+    assert r.status_code == 200 and r.json()["hits"][0]["moments"], r.text
+leaked = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "models.")))
+print("LEAKED", leaked)
+"""
+
+
+def test_moments_path_never_imports_torch(moments_root: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", NO_TORCH, str(moments_root)], capture_output=True, text=True)
+    assert "LEAKED []" in out.stdout, out.stdout + out.stderr

@@ -11,7 +11,17 @@ from bundle import MOMENT_HEAD, Item
 from service.deps import MetricsDep, StoreDep
 from service.metrics import Metrics
 from service.moments import Localized, MomentHead
-from service.schemas import ClipScore, Hit, Moment, MomentsRequest, MomentsResponse, Problem
+from service.remote_moments import MomentsUnavailable, RemoteMoments
+from service.schemas import (
+    ClipScore,
+    Hit,
+    Moment,
+    MomentsBatchRequest,
+    MomentsBatchResponse,
+    MomentsRequest,
+    MomentsResponse,
+    Problem,
+)
 from service.store import BundleStore, LoadedBundle
 from xmr.errors import NotFound, NotReady
 
@@ -36,14 +46,11 @@ def find_video(store: BundleStore, video_id: str, collection: str | None) -> tup
     """The live bundle holding ``video_id`` (in ``collection`` when given) and its item; 404 / 422 otherwise."""
     if collection is None:
         live, item = store.find_item(video_id)
-    else:
-        live = store.get(collection)
-        if (found := live.searcher.item_by_id(video_id)) is None:
-            raise NotFound(f"item {video_id!r} not found in collection {collection!r}")
-        item = found
-    if item.modality != "video":
-        raise HTTPException(422, f"item {video_id!r} is an {item.modality}, not a video: it has no moments")
-    return live, item
+        if item.modality != "video":
+            raise HTTPException(422, f"item {video_id!r} is an {item.modality}, not a video: it has no moments")
+        return live, item
+    live = store.get(collection)
+    return live, find_video_in(live, video_id)
 
 
 def to_moments(loc: Localized) -> list[Moment]:
@@ -75,11 +82,17 @@ def localize(live: LoadedBundle, item: Item, req: MomentsRequest, metrics: Metri
     )
 
 
-def add_moments(live: LoadedBundle, query: str, per_hit: int, hits: list[Hit], rows: list[int]) -> str | None:
-    """Fill ``moments`` of the video hits (``rows`` are the hits' item rows) with one batched head call.
+def add_moments(
+    live: LoadedBundle, query: str, per_hit: int, hits: list[Hit], rows: list[int], remote: RemoteMoments | None = None
+) -> str | None:
+    """Fill ``moments`` of the video hits (``rows`` are the hits' item rows) with one batched head call,
+    in process or, with ``remote``, in the ``xmr serve-moments`` process.
 
-    Returns why the hits carry no moments when the bundle has no head (search still answers), else None.
+    Returns why the hits carry no moments (no head in the bundle, moment service down), else None:
+    search answers either way.
     """
+    if remote is not None:
+        return add_remote_moments(remote, live, query, per_hit, hits)
     if live.moments is None:
         return no_head(live)
     videos = [(hit, row) for hit, row in zip(hits, rows, strict=True) if hit.modality == "video"]
@@ -87,6 +100,38 @@ def add_moments(live: LoadedBundle, query: str, per_hit: int, hits: list[Hit], r
     for (hit, _), loc in zip(videos, found, strict=True):
         hit.moments = to_moments(loc)
     return None
+
+
+def add_remote_moments(
+    remote: RemoteMoments, live: LoadedBundle, query: str, per_hit: int, hits: list[Hit]
+) -> str | None:
+    videos = [hit for hit in hits if hit.modality == "video"]
+    if not videos:
+        return None
+    try:
+        found = remote.localize(query, live.collection, [hit.id for hit in videos], per_hit)
+    except MomentsUnavailable as exc:
+        return str(exc)
+    for hit, moments in zip(videos, found, strict=True):
+        hit.moments = moments
+    return None
+
+
+def localize_batch(live: LoadedBundle, req: MomentsBatchRequest) -> MomentsBatchResponse:
+    items = [find_video_in(live, vid) for vid in req.video_ids]
+    found = head_of(live).localize(req.query, [(it.row, it.duration) for it in items], req.k, saliency=False)
+    return MomentsBatchResponse(
+        collection=live.collection, version=live.version, moments=[to_moments(f) for f in found]
+    )
+
+
+def find_video_in(live: LoadedBundle, video_id: str) -> Item:
+    item = live.searcher.item_by_id(video_id)
+    if item is None:
+        raise NotFound(f"item {video_id!r} not found in collection {live.collection!r}")
+    if item.modality != "video":
+        raise HTTPException(422, f"item {video_id!r} is an {item.modality}, not a video: it has no moments")
+    return item
 
 
 @router.post("/v1/moments", response_model=MomentsResponse, responses=ERRORS)  # type: ignore[arg-type]
@@ -100,3 +145,13 @@ async def moments(req: MomentsRequest, store: StoreDep, metrics: MetricsDep) -> 
     live, item = find_video(store, req.video_id, req.collection)
     head_of(live)  # fail before the thread hop
     return await run_in_threadpool(localize, live, item, req, metrics, t0)
+
+
+@router.post("/v1/moments/batch", response_model=MomentsBatchResponse, responses=ERRORS)  # type: ignore[arg-type]
+async def moments_batch(req: MomentsBatchRequest, store: StoreDep, metrics: MetricsDep) -> MomentsBatchResponse:
+    """The best ``k`` moments of each of ``video_ids`` in one batched head call (what a search service with
+    ``XMR_MOMENTS_URL`` asks of ``xmr serve-moments``). 404: an unknown id; 422: an image; 503: no head."""
+    live = store.get(req.collection)
+    head_of(live)
+    with metrics.stage("moments"):
+        return await run_in_threadpool(localize_batch, live, req)
