@@ -28,7 +28,7 @@ import httpx  # noqa: E402
 import bundle  # noqa: E402
 from benchmarks.bench_search import captions  # noqa: E402
 from benchmarks.report import percentiles, write_section  # noqa: E402
-from tests.conftest import start_server  # noqa: E402
+from tests.harness import start_server  # noqa: E402
 from tests.long_video_bundle import build_long_bundle  # noqa: E402
 from tests.standin_moment_head import republish_with_head  # noqa: E402
 

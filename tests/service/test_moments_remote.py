@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from service.remote_moments import CircuitBreaker
-from tests.conftest import free_port, start_server
+from tests.harness import free_port, start_server
 from tests.service.test_moments_api import moments_root  # noqa: F401  (module fixture: bundle + stand-in head)
 
 pytestmark = pytest.mark.e2e

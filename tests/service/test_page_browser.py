@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_server
+from tests.harness import start_server
 from tests.service.test_moments_api import moments_root  # noqa: F401  (module fixture: bundle + stand-in head)
 
 CHROMIUM = Path("/usr/bin/chromium")
