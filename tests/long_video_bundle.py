@@ -82,7 +82,7 @@ def build_long_bundle(root: Path, run_dir: Path, span_clips: int = 64) -> LongVi
     from models.data.media import decode_video
     from models.export import export_text_encoder
     from models.long_video import encode_windows
-    from models.train import load_trained
+    from models.checkpoint import load_trained
 
     model, tok, cfg = load_trained(run_dir)
     (root / "media").mkdir(parents=True, exist_ok=True)

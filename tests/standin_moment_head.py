@@ -62,7 +62,7 @@ def export_standin(run_dir: Path, out_dir: Path, atol: float = 1e-4, span_clips:
     """Write ``out_dir/moment_head.onnx`` for ``run_dir``'s text tower; return the manifest's moment_head entry."""
     import onnxruntime as ort
 
-    from models.train import load_trained
+    from models.checkpoint import load_trained
 
     model, tok, cfg = load_trained(run_dir)
     head = StandInMomentHead(model.text).eval()
