@@ -79,10 +79,10 @@ def build_long_bundle(root: Path, run_dir: Path, span_clips: int = 64) -> LongVi
     import torch
 
     from indexer.build import write_index
+    from models.checkpoint import load_trained
     from models.data.media import decode_video
     from models.export import export_text_encoder
     from models.long_video import encode_windows
-    from models.checkpoint import load_trained
 
     model, tok, cfg = load_trained(run_dir)
     (root / "media").mkdir(parents=True, exist_ok=True)
