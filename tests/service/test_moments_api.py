@@ -189,3 +189,12 @@ print("LEAKED", leaked)
 def test_moments_path_never_imports_torch(moments_root: Path) -> None:
     out = subprocess.run([sys.executable, "-c", NO_TORCH, str(moments_root)], capture_output=True, text=True)
     assert "LEAKED []" in out.stdout, out.stdout + out.stderr
+
+
+def test_openapi_documents_moments(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/moments", "/v1/moments/batch"} <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    assert schemas["MomentsRequest"]["examples"][0]["video_id"] == "vid00042"
+    assert {"start", "end", "score"} <= set(schemas["Moment"]["properties"])
+    assert "moments" in schemas["SearchRequest"]["properties"] and "moments" in schemas["Hit"]["properties"]
