@@ -47,9 +47,7 @@ def find_video(store: BundleStore, video_id: str, collection: str | None) -> tup
     """The live bundle holding ``video_id`` (in ``collection`` when given) and its item; 404 / 422 otherwise."""
     if collection is None:
         live, item = store.find_item(video_id)
-        if item.modality != "video":
-            raise HTTPException(422, f"item {video_id!r} is an {item.modality}, not a video: it has no moments")
-        return live, item
+        return live, require_video(item)
     live = store.get(collection)
     return live, find_video_in(live, video_id)
 
@@ -133,8 +131,12 @@ def find_video_in(live: LoadedBundle, video_id: str) -> Item:
     item = live.searcher.item_by_id(video_id)
     if item is None:
         raise NotFound(f"item {video_id!r} not found in collection {live.collection!r}")
+    return require_video(item)
+
+
+def require_video(item: Item) -> Item:
     if item.modality != "video":
-        raise HTTPException(422, f"item {video_id!r} is an {item.modality}, not a video: it has no moments")
+        raise HTTPException(422, f"item {item.id!r} is an {item.modality}, not a video: it has no moments")
     return item
 
 
