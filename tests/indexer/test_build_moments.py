@@ -1,7 +1,8 @@
 """``xmr index build`` with a run that has a moment head puts it into the bundle; one without does not.
 
-The head comes from ``models.moments.export.export_moment_head`` (the moments-models work); until that
-lands, the test installs the stand-in as that module, with the same signature and return value.
+The head comes from ``models.moments.export.export_moment_head`` (the moments-models work, tested there).
+This test checks the indexer's side: it installs the stand-in as that module (same signature and return
+value), so it needs no trained moment head and runs whether or not the real package is present.
 """
 
 from __future__ import annotations
@@ -33,11 +34,9 @@ def run_with_head(trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     (run / "moments").mkdir()
-    if "models.moments.export" not in sys.modules:  # stand-in until the real package is there
-        pkg, mod = types.ModuleType("models.moments"), types.ModuleType("models.moments.export")
-        mod.export_moment_head = export_standin  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "models.moments", pkg)
-        monkeypatch.setitem(sys.modules, "models.moments.export", mod)
+    mod = types.ModuleType("models.moments.export")
+    mod.export_moment_head = export_standin  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "models.moments.export", mod)  # restored after the test
     return run
 
 
@@ -49,11 +48,11 @@ def test_run_with_a_moment_head_gets_it_into_the_bundle(
     entry = manifest["moment_head"]
     assert bundle.MOMENT_HEAD in manifest["files"] and entry["onnx_max_abs_diff"] <= 1e-4
     assert entry["clip_rate"] == manifest["clip_rate"] and entry["span_clips"] >= 1
-    if entry["name"] == NAME:
-        live = load_bundle(report.path)
-        assert live.moments is not None and live.moments.span == entry["span_clips"]
-        (loc,) = live.moments.localize("a red 7", [(0, live.searcher.items([0])[0].duration)], 3)
-        assert loc.moments and len(loc.saliency) == live.moments.clips.count(0)
+    assert entry["name"] == NAME
+    live = load_bundle(report.path)
+    assert live.moments is not None and live.moments.span == entry["span_clips"]
+    (loc,) = live.moments.localize("a red 7", [(0, live.searcher.items([0])[0].duration)], 3)
+    assert loc.moments and len(loc.saliency) == live.moments.clips.count(0)
 
 
 def test_head_and_manifest_entry_must_come_together(small_manifest: Path, run_with_head: Path, tmp_path: Path) -> None:
