@@ -140,6 +140,8 @@ def test_search_with_moments_uses_one_head_call(client: TestClient, monkeypatch:
         ({"query": QUERY, "video_id": ""}, 422, "video_id: String should have at least 1 character"),
         ({"query": QUERY, "video_id": "v" * 201}, 422, "video_id: String should have at most 200 characters"),
         ({"query": QUERY, "video_id": "vid00000", "start": 3}, 422, "start: Extra inputs are not permitted"),
+        ({"query": QUERY, "video_id": "vid00000", "collection": "c" * 201}, 422, "collection: String should have"),
+        ({"query": QUERY, "video_id": "vid00000", "k": "five"}, 422, "k: Input should be a valid integer"),
     ],
 )
 def test_bad_moments_requests_get_problem_json(

@@ -95,6 +95,8 @@ def test_search_moments_come_from_the_moment_service_which_is_stopped_and_starte
         ({"query": "a red 7", "video_ids": ["vid00000", "nope"]}, 404, "item 'nope' not found"),
         ({"query": "a red 7", "video_ids": ["img00001"]}, 422, "is an image"),
         ({"query": " ", "video_ids": ["vid00000"]}, 422, "query is blank"),
+        ({"query": "a red 7", "video_ids": ["vid00000"] * 1001}, 422, "video_ids: List should have at most 1000 items"),
+        ({"query": "a red 7", "video_ids": [""]}, 422, "video_ids.0: String should have at least 1 character"),
     ],
 )
 def test_bad_batch_requests(
