@@ -30,7 +30,9 @@ def test_temporal_iou_hand_worked() -> None:
     np.testing.assert_allclose(got, [9 / 11, 0.0, 2 / 10])
 
 
-def test_nms_hand_worked() -> None:
+@pytest.mark.parametrize("small", [256, 0])  # the plain-float path and the array path
+def test_nms_hand_worked(small: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("service.moments.SMALL_NMS", small)
     spans = np.array([[0, 10], [1, 11], [20, 30], [8, 18], [21, 29]], dtype=float)
     scores = np.array([0.9, 0.95, 0.5, 0.6, 0.5])
     # by score: #1 kept; #0 overlaps it 9/11 > 0.5: dropped; #3 overlaps it 3/17: kept;
@@ -40,6 +42,21 @@ def test_nms_hand_worked() -> None:
     assert nms(spans, scores, k=10, iou=0.81) == [1, 3, 2, 4]  # 9/11 > 0.81 still dropped, 8/10 now kept
     assert nms(spans, scores, k=10, iou=0.9) == [1, 0, 3, 2, 4]
     assert nms(spans[[4, 2]], scores[[4, 2]], k=10) == [1]  # order of input does not matter for ties
+
+
+@pytest.mark.parametrize("k", [1, 3, 50, 400])
+def test_nms_float_and_array_paths_agree(k: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short videos' plain-float NMS and long videos' array NMS keep the same spans, ties included."""
+    import service.moments
+
+    rng = np.random.default_rng(k)
+    starts = rng.uniform(0, 100, 400)
+    spans = np.stack([starts, starts + rng.uniform(0.5, 20, 400)], 1)
+    scores = rng.choice(np.linspace(0, 1, 30), 400)  # many ties
+    monkeypatch.setattr(service.moments, "SMALL_NMS", 10_000)
+    floats = nms(spans, scores, k)
+    monkeypatch.setattr(service.moments, "SMALL_NMS", 0)
+    assert nms(spans, scores, k) == floats and len(floats) == min(k, len(floats))
 
 
 def test_merge_maps_window_fractions_to_the_videos_seconds() -> None:
