@@ -59,8 +59,13 @@ TEXT_ENCODER_OUTPUT = "embeddings"
 # -> spans (B, Q, 2) float32 as (start, end) fractions of the T clips' span, span_scores (B, Q) float32,
 #    saliency (B, T) float32 (one score per clip). The manifest's "moment_head" entry names the head and
 #    the longest window (in clips) it was trained on; longer videos are scored in overlapping windows.
+#    A padded row's fractions are of its valid clips (clip_mask.sum(), as Moment-DETR normalises by the
+#    video's own duration), so padding never moves a span.
 MOMENT_HEAD_INPUTS = ("input_ids", "attention_mask", "clips", "clip_mask")
 MOMENT_HEAD_OUTPUTS = ("spans", "span_scores", "saliency")
+# manifest["moment_head"]: which head, the longest window it handles (clips), its clip rate (clips/s, equal
+# to the manifest's "clip_rate") and max |onnx - torch| of its export check.
+MOMENT_HEAD_FIELDS = ("name", "span_clips", "clip_rate", "onnx_max_abs_diff")
 
 ITEMS_SCHEMA = """
 CREATE TABLE items (

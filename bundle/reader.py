@@ -20,6 +20,8 @@ from bundle.layout import (
     ITEMS_BY_ROWS,
     MANIFEST,
     MEDIA_ROOT,
+    MOMENT_HEAD,
+    MOMENT_HEAD_FIELDS,
     REQUIRED_FILES,
     ROWS_BY_MODALITY,
     SCHEMA_VERSION,
@@ -102,7 +104,29 @@ def verify(path: Path) -> dict[str, Any]:
         got = sha256_file(f)
         if got != want:
             raise BundleError(f"{path}: checksum mismatch for {name} (manifest {want[:12]}..., file {got[:12]}...)")
+    moment_head_entry(path, manifest)
     return manifest
+
+
+def moment_head_entry(path: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's "moment_head" entry, or None for a bundle without a moment head (it still serves search).
+
+    The head is optional but must be whole: an entry without its listed graph (or the reverse), a missing
+    field, or a clip rate other than the clips' is refused with a ``BundleError`` naming it.
+    """
+    entry, listed = manifest.get("moment_head"), MOMENT_HEAD in manifest.get("files", {})
+    if entry is None and not listed:
+        return None
+    if not isinstance(entry, dict) or not listed:
+        raise BundleError(f"{path}: {MOMENT_HEAD} and the manifest's moment_head entry must come together")
+    if missing := [f for f in MOMENT_HEAD_FIELDS if f not in entry]:
+        raise BundleError(f"{path}: manifest moment_head lacks {missing}")
+    if int(entry["span_clips"]) < 1 or float(entry["clip_rate"]) != float(manifest.get("clip_rate", 0)):
+        raise BundleError(
+            f"{path}: moment_head span_clips {entry['span_clips']} / clip_rate {entry['clip_rate']} "
+            f"do not fit the clips (clip_rate {manifest.get('clip_rate')})"
+        )
+    return entry
 
 
 def row_to_item(row: tuple[Any, ...]) -> Item:
@@ -172,6 +196,11 @@ class ClipStore:
         """(T, E) float32 features of item ``row``'s clips; (0, E) for images."""
         a, b = int(self.offsets[row]), int(self.offsets[row + 1])
         return np.asarray(self.features[a:b], dtype=np.float32)
+
+    def window(self, row: int, a: int, b: int) -> np.ndarray:
+        """(b - a, E) float32 features of clips ``[a, b)`` of item ``row``: only those pages are read."""
+        start = int(self.offsets[row])
+        return np.asarray(self.features[start + a : start + b], dtype=np.float32)
 
     def count(self, row: int) -> int:
         return int(self.offsets[row + 1] - self.offsets[row])

@@ -127,6 +127,21 @@ def stage(staging: Path, emb: Embedded, embedder: Embedder, shards: ShardStore |
     bundle.write_segments(staging / bundle.ITEMS, item_of_segment, np.concatenate(emb.segments))
 
 
+def export_moments(run_dir: Path, staging: Path) -> dict[str, Any] | None:
+    """The run's moment head as the bundle's moment graph, and its manifest entry; None for a run without one.
+
+    A run has a moment head when ``run_dir/moments`` exists (``xmr moments train``); its export is
+    checked against torch by ``models.moments.export`` and raises an XmrError when the folder holds no head.
+    """
+    if not (run_dir / "moments").is_dir():
+        return None
+    from models.moments.export import export_moment_head  # only runs that have a head need models.moments
+
+    entry: dict[str, Any] = export_moment_head(run_dir, staging)
+    log.info("moment head %s (span %s clips) added to the bundle", entry.get("name"), entry.get("span_clips"))
+    return entry
+
+
 def build(
     manifest: Path,
     collection: str,
@@ -159,6 +174,7 @@ def build(
     try:
         stage(staging, emb, embedder, shards)
         err = export_text_encoder(embedder.model, embedder.tokenizer, staging)
+        moment_head = export_moments(run_dir, staging)
         counts = {m: sum(it.modality == m for it in emb.items) for m in ("video", "image")}
         skipped = [(it.uri, reason) for it, reason in emb.failed]
         fields: dict[str, Any] = {
@@ -174,6 +190,8 @@ def build(
             "onnx_max_abs_diff": err,
             "skipped": [{"uri": u, "reason": r} for u, r in skipped],
         }
+        if moment_head is not None:
+            fields["moment_head"] = moment_head
         pause_point("staged")
         path = bundle.publish(root, collection, version, staging, fields)
     except BaseException:
