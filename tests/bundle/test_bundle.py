@@ -1,5 +1,8 @@
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,7 +60,6 @@ def test_crash_before_current_flip_leaves_previous_live(tmp_path: Path, monkeypa
     monkeypatch.undo()
     assert bundle.read_current(tmp_path, "c") == v1
     bundle.verify(tmp_path / "c" / v1)
-    assert (tmp_path / "c" / "CURRENT").read_text().strip() == v1
 
 
 def test_garbage_collection_keeps_live_and_newest(tmp_path: Path) -> None:
@@ -72,6 +74,35 @@ def test_garbage_collection_keeps_live_and_newest(tmp_path: Path) -> None:
     assert bundle.list_versions(tmp_path, "c") == [versions[0], versions[2], versions[3]]
 
 
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_dead_builds_staging_is_removed_at_once_live_ones_kept(tmp_path: Path) -> None:
+    _, mine = _stage(tmp_path)  # this process: a running build
+    _, dead = _stage(tmp_path)
+    lock = json.loads((dead / bundle.layout.STAGING_LOCK).read_text())
+    (dead / bundle.layout.STAGING_LOCK).write_text(json.dumps({**lock, "pid": dead_pid()}))
+    _, reused = _stage(tmp_path)  # a live pid that started at another time: not the build that wrote the lock
+    (reused / bundle.layout.STAGING_LOCK).write_text(json.dumps({**lock, "started": "1"}))
+    _, unowned = _stage(tmp_path)  # no lock (or another host's): only the age rule applies
+    (unowned / bundle.layout.STAGING_LOCK).unlink()
+    _, elsewhere = _stage(tmp_path)
+    (elsewhere / bundle.layout.STAGING_LOCK).write_text(json.dumps({**lock, "host": "another-host"}))
+    assert bundle.build_alive(mine) is True and bundle.build_alive(dead) is False
+    assert bundle.build_alive(reused) is False and bundle.build_alive(unowned) is None
+    assert bundle.collect_garbage(tmp_path, "c") == []
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == sorted(p.name for p in (mine, unowned, elsewhere))
+    old = time.time() - bundle.writer.STALE_STAGING_S - 60
+    for p in (mine, unowned):
+        os.utime(p, (old, old))
+    assert bundle.remove_abandoned_staging(tmp_path, "c") == [unowned]
+    assert mine.is_dir() and elsewhere.is_dir()  # a running build is kept however long it takes
+
+
 def test_set_current_rejects_unknown_version(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     with pytest.raises(BundleError, match="no such published version"):
@@ -79,18 +110,45 @@ def test_set_current_rejects_unknown_version(tmp_path: Path) -> None:
 
 
 def test_items_roundtrip(tmp_path: Path) -> None:
-    item = bundle.Item(0, "a", "video", "a.mp4", 3.5, "t", ["x"], {"k": [1]})
-    bundle.write_items(tmp_path / "items.sqlite", [item])
-    import sqlite3
+    """What the writer stores is what the service's reader returns, by row, by id and by modality."""
+    items = [
+        bundle.Item(0, "a", "video", "a.mp4", 3.5, "t", ["x"], {"k": [1]}),
+        bundle.Item(1, "b", "image", "b.png", 0.0, "", [], {}),
+    ]
+    bundle.write_items(tmp_path / bundle.ITEMS, items)
+    db = bundle.ItemsDB(tmp_path)
+    try:
+        assert db.by_rows([1, 0]) == {0: items[0], 1: items[1]}
+        assert db.by_id("b") == items[1] and db.by_id("nope") is None
+        assert db.rows_by_modality("video").tolist() == [0]
+    finally:
+        db.close()
 
-    with sqlite3.connect(tmp_path / "items.sqlite") as db:
-        assert bundle.reader.row_to_item(db.execute("SELECT * FROM items").fetchone()) == item
-    assert json.loads(json.dumps(item.metadata)) == {"k": [1]}
+
+def test_segments_roundtrip(tmp_path: Path) -> None:
+    """FAISS id -> segment row -> items row, with [start, end] seconds; rows must be 0..N-1."""
+    import numpy as np
+
+    items = [
+        bundle.Item(0, "long.mp4", "video", "long.mp4", 96.0, "", [], {}),
+        bundle.Item(1, "p", "image", "p", 0, "", [], {}),
+    ]
+    bundle.write_items(tmp_path / bundle.ITEMS, items)
+    bounds = np.array([[0.0, 32.0], [16.0, 48.0], [64.0, 96.0], [0.0, 0.0]])
+    bundle.write_segments(tmp_path / bundle.ITEMS, np.array([0, 0, 0, 1]), bounds)
+    db = bundle.ItemsDB(tmp_path)
+    item_of, got = db.segments()
+    db.close()
+    assert item_of.tolist() == [0, 0, 0, 1] and got.tolist() == bounds.tolist()
 
 
 @pytest.mark.parametrize(
     ("schema", "message"),
-    [(bundle.SCHEMA_VERSION + 1, "is newer than this xmr reads"), (1, "rebuild it with `xmr index build`")],
+    [
+        (bundle.SCHEMA_VERSION + 1, "is newer than this xmr reads"),
+        (1, "rebuild it with `xmr index build`"),
+        (2, "schema_version 2 is older than this xmr reads \\(3\\)"),  # 2 had no segments table
+    ],
 )
 def test_other_schema_versions_are_refused_by_name(tmp_path: Path, schema: int, message: str) -> None:
     version, staging = _stage(tmp_path)
@@ -123,3 +181,23 @@ def test_only_the_bundle_package_names_bundle_files() -> None:
     ]
     offenders.remove("models/encoders/minilm.py: tokenizer.json")  # MiniLM's own upstream file, not a bundle's
     assert not offenders, offenders
+
+
+def test_clips_written_piece_by_piece_equal_clips_written_at_once(tmp_path: Path) -> None:
+    """Shard-sized pieces that cut across items give the same files' contents as per-item arrays."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(n, 8)).astype(np.float32) for n in (5, 0, 3, 12, 1)]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    bundle.write_clips(tmp_path / "a", clips, 8)
+    flat = np.concatenate(clips)
+    bundle.write_clips_streamed(tmp_path / "b", [len(c) for c in clips], [flat[:7], flat[7:20], flat[20:]], 8)
+    for name in (bundle.CLIPS_FEATURES, bundle.CLIPS_OFFSETS):
+        np.testing.assert_array_equal(np.load(tmp_path / "a" / name), np.load(tmp_path / "b" / name))
+    store = bundle.ClipStore(tmp_path / "b")
+    np.testing.assert_allclose(store.clips(3), clips[3], atol=1e-2)  # float16 on disk
+    assert store.count(1) == 0 and store.count(3) == 12
+    with pytest.raises(BundleError, match="clip features hold 7 rows, the offsets 21"):
+        bundle.write_clips_streamed(tmp_path / "b", [len(c) for c in clips], [flat[:7]], 8)

@@ -8,30 +8,37 @@ import numpy as np
 import pytest
 
 import bundle
-from indexer.build import build
+from indexer.build import build, corpus_fingerprint
 from indexer.embed import Embedder
 from indexer.manifest import read_manifest
 from tests.conftest import TINY_IMAGES, TINY_VIDEOS
-from xmr.errors import ManifestError, MediaError
+from xmr.errors import BundleError, ManifestError, MediaError
 
 
-def test_published_bundle_matches_the_design(bundle_root: Path, corpus: Path) -> None:
+def test_published_bundle_matches_the_design(bundle_root: Path, corpus: Path, trained_run: Path) -> None:
+    """The manifest describes what was written: every listed item, the index's real metric and type,
+    the weights that embedded them, the corpus they came from; one clip per 0.5 s of video."""
     version = bundle.read_current(bundle_root, "demo")
     path = bundle_root / "demo" / version
     manifest = bundle.verify(path)
-    lines = (corpus / "manifest.jsonl").read_text().splitlines()
-    assert (
-        manifest["counts"] == {"video": TINY_VIDEOS, "image": TINY_IMAGES} and len(lines) == TINY_VIDEOS + TINY_IMAGES
-    )
-    assert manifest["metric"] == "inner_product" and manifest["faiss_factory"] == "Flat"
+    listed = read_manifest(corpus / "manifest.jsonl")
+    with sqlite3.connect(path / "items.sqlite") as db:
+        rows = db.execute("SELECT row, id, modality, duration FROM items ORDER BY row").fetchall()
+    assert [(r[1], r[2]) for r in rows] == [(it.id, it.modality) for it in listed]  # all of them, in order
+    assert manifest["counts"] == {m: sum(it.modality == m for it in listed) for m in ("video", "image")}
+    index = faiss.read_index(str(path / "index.faiss"))
+    metric = {"inner_product": faiss.METRIC_INNER_PRODUCT}[manifest["metric"]]
+    described = faiss.index_factory(manifest["dim"], manifest["faiss_factory"], metric)
+    described = faiss.deserialize_index(faiss.serialize_index(described))  # as read back from a file
+    assert (index.metric_type, index.d, index.ntotal) == (metric, manifest["dim"], len(rows))
+    assert type(faiss.downcast_index(index)) is type(faiss.downcast_index(described))
     assert manifest["onnx_max_abs_diff"] <= 1e-4
-    assert len(manifest["corpus_fingerprint"]) == 64 and manifest["model_id"].startswith("baseline_tiny-")
+    assert manifest["model_id"].endswith("-" + bundle.sha256_file(trained_run / "last.pt")[:12])
+    assert manifest["corpus_fingerprint"] == corpus_fingerprint(listed) != corpus_fingerprint(listed[1:])
     offsets = np.load(path / "clips" / "offsets.npy")
     feats = np.load(path / "clips" / "features.npy", mmap_mode="r")
-    assert len(offsets) == TINY_VIDEOS + TINY_IMAGES + 1 and offsets[-1] == len(feats)
-    with sqlite3.connect(path / "items.sqlite") as db:
-        rows = db.execute("SELECT row, modality, duration FROM items ORDER BY row").fetchall()
-    for row, modality, duration in rows:  # one clip per 0.5 s of video, none for images
+    assert len(offsets) == len(rows) + 1 and offsets[-1] == len(feats)
+    for row, _, modality, duration in rows:  # one clip per 0.5 s of video, none for images
         assert offsets[row + 1] - offsets[row] == (round(duration * 2) if modality == "video" else 0)
 
 
@@ -42,8 +49,8 @@ def test_flat_index_equals_brute_force(bundle_root: Path, trained_run: Path, cor
     stored = index.reconstruct_n(0, index.ntotal)
     items = read_manifest(corpus / "manifest.jsonl")[:8]
     emb = Embedder(trained_run).embed(items)
-    np.testing.assert_allclose(stored[:8], np.stack(emb.vectors), atol=1e-5)  # batched == stored
-    single = np.concatenate([Embedder(trained_run).embed([it]).vectors for it in items[:3]])
+    np.testing.assert_allclose(stored[:8], np.concatenate(emb.vectors), atol=1e-5)  # batched == stored
+    single = np.concatenate([Embedder(trained_run).embed([it]).vectors[0] for it in items[:3]])
     np.testing.assert_allclose(single, stored[:3], atol=1e-5)  # one at a time == batched
     rng = np.random.default_rng(0)
     queries = rng.normal(size=(5, stored.shape[1])).astype(np.float32)
@@ -65,11 +72,13 @@ def test_missing_and_corrupt_videos_are_reported_and_skipped(corpus: Path, train
     reasons = dict(report.skipped)
     assert set(reasons) == {"videos/vid00001.mp4", "videos/vid00002.mp4"}
     assert "cannot decode" in reasons["videos/vid00001.mp4"] and "not found" in reasons["videos/vid00002.mp4"]
-    manifest = json.loads((report.path / "manifest.json").read_text())
-    assert len(manifest["skipped"]) == 2
+    manifest = bundle.verify(report.path)
+    assert [(s["uri"], s["reason"]) for s in manifest["skipped"]] == report.skipped
 
 
-def test_failed_build_leaves_live_version_alone(bundle_root: Path, trained_run: Path, tmp_path: Path) -> None:
+def test_build_with_no_readable_media_leaves_live_version_alone(
+    bundle_root: Path, trained_run: Path, tmp_path: Path
+) -> None:
     root = tmp_path / "root"
     shutil.copytree(bundle_root, root)
     live = bundle.read_current(root, "demo")
@@ -77,8 +86,32 @@ def test_failed_build_leaves_live_version_alone(bundle_root: Path, trained_run: 
     with pytest.raises(MediaError, match="none of the 1 listed media could be read"):
         build(tmp_path / "bad.jsonl", "demo", root, trained_run)
     assert bundle.read_current(root, "demo") == live
-    assert not list((root / "demo").glob(".staging-*"))
     bundle.verify(root / "demo" / live)
+
+
+def test_build_failing_after_staging_removes_it(
+    corpus: Path, trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error while the staging folder is being written (here: the ONNX export) removes that folder."""
+    import models.export
+
+    seen: list[Path] = []
+
+    def failing_export(model: object, tokenizer: object, out: Path) -> float:
+        assert (out / "index.faiss").is_file() and (out / "items.sqlite").is_file()  # staging is half written
+        seen.append(out)
+        raise BundleError(f"{out}: simulated export failure")
+
+    monkeypatch.setattr(models.export, "export_text_encoder", failing_export)
+    lines = (corpus / "manifest.jsonl").read_text().splitlines()[:2]
+    (tmp_path / "m.jsonl").write_text(
+        "".join(json.dumps({**json.loads(x), "uri": str(corpus / json.loads(x)["uri"])}) + "\n" for x in lines)
+    )
+    with pytest.raises(BundleError, match="simulated export failure"):
+        build(tmp_path / "m.jsonl", "c", tmp_path / "root", trained_run)
+    (staging,) = seen
+    assert staging.name.startswith(".staging-") and not staging.exists()
+    assert bundle.read_current(tmp_path / "root", "c") is None
 
 
 @pytest.mark.parametrize(
@@ -86,8 +119,14 @@ def test_failed_build_leaves_live_version_alone(bundle_root: Path, trained_run: 
     [
         ('{"id": "a", "uri": "a.mp4"}\n{broken\n', r"m.jsonl:2: not valid JSON"),
         ('{"id": "a"}\n', r"m.jsonl:1: no 'uri'"),
-        ('{"id": "a", "uri": "a.mp4"}\n{"id": "a", "uri": "b.mp4"}\n', "duplicate id 'a'"),
-        ('{"uri": "a.txt"}\n', "unknown media type '.txt'"),
+        (
+            '{"id": "a", "uri": "a.mp4"}\n{"id": "a", "uri": "b.mp4"}\n',
+            r"duplicate id 'a' at .*m.jsonl:2 \(first at .*m.jsonl:1\)",
+        ),
+        (
+            '{"uri": "a.mp4"}\n{"id": "x", "uri": "b.png"}\n{"uri": "a.mp4"}\n',
+            r"duplicate id 'a.mp4' at .*:3 \(first at .*:1\)",
+        ),
         ("", "no media listed"),
     ],
 )
@@ -98,11 +137,14 @@ def test_malformed_manifests_name_the_problem(tmp_path: Path, content: str, mess
 
 
 def test_csv_and_directory_manifests(corpus: Path, tmp_path: Path) -> None:
-    (tmp_path / "m.csv").write_text(f"uri,title\n{corpus}/videos/vid00000.mp4,hello\n")
-    (item,) = read_manifest(tmp_path / "m.csv")
-    assert (item.id, item.modality, item.title) == ("vid00000", "video", "hello")
-    items = read_manifest(corpus)
-    assert {i.modality for i in items} == {"video", "image"} and len(items) == TINY_VIDEOS + TINY_IMAGES
+    (tmp_path / "m.csv").write_text(f"uri,title\n{corpus}/videos/vid00000.mp4,hello\nclip.webm,\n")
+    item, rel = read_manifest(tmp_path / "m.csv")  # no id column: the uri as written is the id
+    assert (item.id, item.modality, item.title) == (f"{corpus}/videos/vid00000.mp4", "video", "hello")
+    assert (rel.id, rel.path) == ("clip.webm", tmp_path.resolve() / "clip.webm")
+    items = read_manifest(corpus)  # a folder: ids are paths relative to it; its manifests are not media
+    media = [i for i in items if i.modality != "unsupported"]
+    assert {i.modality for i in media} == {"video", "image"} and len(media) == TINY_VIDEOS + TINY_IMAGES
+    assert {"videos/vid00000.mp4", "images/img00000.png"} <= {i.id for i in media}
     with pytest.raises(ManifestError, match="not found"):
         read_manifest(tmp_path / "missing.jsonl")
 
