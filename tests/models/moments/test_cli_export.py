@@ -108,3 +108,38 @@ def test_cli_refuses_bad_moment_input_in_one_line(tmp_path: Path) -> None:
     res = xmr("moments", "eval", "--submission", str(tmp_path / "gt.jsonl"), "--gt", str(tmp_path / "gt.jsonl"))
     assert res.returncode == 2 and "gt.jsonl:2: not json" in " ".join(res.stderr.split())
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cdnet", "sliding_window"])
+def test_real_head_in_a_bundle_serves_the_same_top_moment(
+    name: str, long_data: Path, trained_run: Path, tmp_path: Path
+) -> None:
+    """``xmr index build`` exports the real head; the service's ONNX path finds the top window that
+    ``predict`` (torch, same clip features) finds for a video within the head's span."""
+    from bundle import verify
+    from indexer.build import build
+    from models.moments.data import read_qvhighlights
+    from models.moments.features import clip_features
+    from models.moments.heads import load_head
+    from models.moments.predict import predict
+    from models.moments.train import MomentTrainOptions, train_head
+    from models.tokenizer import load_tokenizer
+    from service.store import load_bundle
+
+    run = _fresh_run(trained_run, tmp_path / "run")
+    train_head(MomentTrainOptions(long_data, run, name, epochs=1, validate=False))
+    report = build(long_data / "manifest.jsonl", "long", tmp_path / "bundles", run, batch_size=4)
+    assert verify(report.path)["moment_head"]["name"] == name
+    live = load_bundle(report.path)
+    assert live.moments is not None
+    q = read_qvhighlights(long_data / "moments_val.jsonl")[0]
+    item = live.searcher.item_by_id(q.vid)
+    assert item is not None
+    row = item.row
+    (loc,) = live.moments.localize(q.query, [(row, item.duration)], 3)
+    head = load_head(run)
+    (want,) = predict(head, load_tokenizer(run / TOKENIZER), [q], clip_features(run, long_data, [q.vid]), 2.0)
+    top = loc.moments[0]
+    assert all(0 <= m.start < m.end <= q.duration for m in loc.moments)
+    assert [top.start, top.end] == pytest.approx(want["pred_relevant_windows"][0][:2], abs=0.01)
