@@ -10,26 +10,46 @@ MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 
 Modality = Literal["video", "image", "all"]
+NOT_BLANK = r"\S"  # somewhere a character that is not whitespace (str.isspace), checked with Python's re
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        regex_engine="python-re",  # NOT_BLANK's \S must mean what str.strip() strips, Unicode included
         json_schema_extra={
             "examples": [{"query": "a red 7 moves left, then a blue 3 appears", "k": 5, "modality": "video"}]
         },
     )
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, in plain words.")
-    k: int = Field(10, ge=1, le=MAX_K, description="How many hits to return.")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        pattern=NOT_BLANK,
+        description="What to find, in plain words; at least one character that is not whitespace.",
+    )
+    k: int = Field(
+        10,
+        ge=1,
+        le=MAX_K,
+        strict=True,  # a JSON integer: "5", 5.5 and true are refused, as the schema's "integer" says
+        description='How many hits to return: a JSON integer ("5" and true are refused).',
+    )
     modality: Modality = Field("all", description="Restrict hits to videos, images, or both.")
     collection: str | None = Field(None, max_length=200, description="Collection; default: the server's default.")
 
+    @field_validator("query", mode="before")
+    @classmethod
+    def _not_blank(cls, v: object) -> object:
+        # str.strip() and the pattern's \S (Python re) agree on what whitespace is; this runs first for
+        # a clearer message than a pattern mismatch.
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("query is blank")
+        return v
+
     @field_validator("query")
     @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("query is blank")
+    def _strip(cls, v: str) -> str:
         return v.strip()
 
 

@@ -78,7 +78,7 @@ def start_server(root: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
         [str(xmr), "serve", "--root", str(root), "--port", str(port), "--log-level", "warning"],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **env},
+        env={**os.environ, "XMR_WORKERS": "1", **env},  # one process unless a test asks for more (2 shared cores)
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -34,8 +34,10 @@ def page() -> HTMLResponse:
 
 
 @router.get("/v1/media/{item_id}", response_class=FileResponse, responses=ERRORS)  # type: ignore[arg-type]
+@router.head("/v1/media/{item_id}", response_class=FileResponse, responses=ERRORS)  # type: ignore[arg-type]
 def media(store: StoreDep, item_id: str = Path(max_length=200)) -> FileResponse:
-    """The item's video or image file (HTTP range requests supported, so players can seek)."""
+    """The item's video or image file (HTTP range requests supported, so players can seek; HEAD for players
+    and caches that ask for the size and type first)."""
     _, item = store.find_item(item_id)
     path = FsPath(str(item.metadata.get("path", "")))
     if not path.is_file():

@@ -3,67 +3,92 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import BatcherDep, MetricsDep, SettingsDep, StoreDep
+from bundle import Item
 from service.metrics import Metrics
-from service.schemas import Hit, Problem, SearchRequest, SearchResponse
+from service.schemas import Problem, SearchRequest, SearchResponse
 from service.store import LoadedBundle
 
 router = APIRouter(tags=["search"])
 ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 422, 503)}
 
 
-def encode_and_rank(live: LoadedBundle, req: SearchRequest, metrics: Metrics, t0: float) -> SearchResponse:
+class JSONBytes(Response):
+    """A body serialised once, by orjson, from plain dicts; the route's ``response_model`` documents it.
+
+    FastAPI would otherwise validate the returned model again and encode it (about a tenth of a
+    millisecond per search, benchmarks/profile_request.py). tests/service/test_speed_paths.py
+    checks every answer against the response model instead.
+    """
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else orjson.dumps(content)
+
+
+def hit(item: Item, score: float) -> dict[str, Any]:
+    """One hit as the ``Hit`` schema spells it."""
+    return {
+        "id": item.id,
+        "score": score,
+        "modality": item.modality,
+        "uri": item.uri,
+        "title": item.title,
+        "duration": item.duration,
+    }
+
+
+def encode_and_rank(live: LoadedBundle, req: SearchRequest, metrics: Metrics, t0: float) -> dict[str, Any]:
     with metrics.stage("encode"):
         vec = live.encoder.encode([req.query])
     return rank(live, req, vec, metrics, t0)
 
 
-def rank(live: LoadedBundle, req: SearchRequest, vec: np.ndarray, metrics: Metrics, t0: float) -> SearchResponse:
-    """Search ``vec`` (1, E) in the bundle and build the response; ``t0`` is when the request began."""
+def rank(live: LoadedBundle, req: SearchRequest, vec: np.ndarray, metrics: Metrics, t0: float) -> dict[str, Any]:
+    """Search ``vec`` (1, E) in the bundle; the response as a ``SearchResponse`` dict. ``t0``: request start."""
     with metrics.stage("search"):
         ranked = live.searcher.search(vec, req.k, req.modality)[0]
     with metrics.stage("join"):
         items = live.searcher.items([row for row, _ in ranked])
-    hits = [
-        Hit(
-            id=it.id,
-            score=score,
-            modality=it.modality,  # type: ignore[arg-type]  # items.sqlite holds only video|image
-            uri=it.uri,
-            title=it.title,
-            duration=it.duration,
-        )
-        for row, score in ranked
-        if (it := items.get(row)) is not None
-    ]
-    took = (time.perf_counter() - t0) * 1000
-    return SearchResponse(
-        query=req.query,
-        collection=live.collection,
-        version=live.version,
-        model_id=live.model_id,
-        took_ms=round(took, 3),
-        hits=hits,
-    )
+    hits = [hit(it, score) for row, score in ranked if (it := items.get(row)) is not None]
+    return {
+        "query": req.query,
+        "collection": live.collection,
+        "version": live.version,
+        "model_id": live.model_id,
+        "took_ms": round((time.perf_counter() - t0) * 1000, 3),
+        "hits": hits,
+    }
 
 
-@router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)  # type: ignore[arg-type]
-async def search(
-    req: SearchRequest, store: StoreDep, metrics: MetricsDep, batcher: BatcherDep, settings: SettingsDep
-) -> SearchResponse:
+@router.post(
+    "/v1/search",
+    response_model=SearchResponse,
+    response_class=JSONBytes,
+    responses=ERRORS,  # type: ignore[arg-type]
+)
+async def search(req: SearchRequest, request: Request) -> JSONBytes:
     """Rank the collection's videos and/or images by how well they show ``query``."""
     t0 = time.perf_counter()
-    live = store.get(req.collection)
-    # CPU work runs in the thread pool so a large index never blocks the event loop (running small
-    # searches inline measured no faster). Only encoders slow enough to gain from sharing a forward
-    # pass go through the micro-batcher (docs/benchmarks.md).
-    if live.encoder.latency_ms < settings.batch_min_encode_ms:
-        return await run_in_threadpool(encode_and_rank, live, req, metrics, t0)
+    state = request.app.state  # read directly: each FastAPI dependency costs a resolution per request
+    live, metrics, inline_ms = state.store.get(req.collection), state.metrics, state.settings.inline_max_ms
+    if live.encoder.latency_ms < state.settings.batch_min_encode_ms:
+        # Work measured (at load) under XMR_INLINE_MAX_MS runs on the event loop: the hop to a thread
+        # costs more than it. Slower work runs in the thread pool, so a large index never blocks the loop.
+        if live.encoder.latency_ms + live.searcher.latency_ms <= inline_ms:
+            return JSONBytes(encode_and_rank(live, req, metrics, t0))
+        return JSONBytes(await run_in_threadpool(encode_and_rank, live, req, metrics, t0))
+    # Encoders slow enough to gain from sharing a forward pass go through the micro-batcher.
     with metrics.stage("encode"):  # includes the wait for batch company (at most XMR_BATCH_WAIT_MS)
-        vec = await batcher.encode(live.encoder, req.query)
-    return await run_in_threadpool(rank, live, req, vec[None], metrics, t0)
+        vec = (await state.batcher.encode(live.encoder, req.query))[None]
+    if live.searcher.latency_ms <= inline_ms:
+        return JSONBytes(rank(live, req, vec, metrics, t0))
+    return JSONBytes(await run_in_threadpool(rank, live, req, vec, metrics, t0))

@@ -1,0 +1,168 @@
+"""Where one ``POST /v1/search`` spends its time inside the ASGI app, layer by layer.
+
+    python benchmarks/profile_request.py --root bundles [--collection demo] [--requests 2000] [--pyinstrument]
+
+The app is called directly as an ASGI callable (no socket, no HTTP parser), so what is measured is
+xmr's own web path: middleware, routing, body read + JSON parse, request validation and
+dependencies, the endpoint (thread hop + encode + search + join), response serialisation and
+sending. Each layer is wrapped with ``time.perf_counter_ns`` (inclusive time, mean per request);
+the bare FastAPI endpoint (benchmarks/bare_app.py) runs through the same harness for reference.
+``--pyinstrument`` prints a call tree of the same loop instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import inspect
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import fastapi.routing  # noqa: E402
+import starlette.requests  # noqa: E402
+import starlette.responses  # noqa: E402
+import starlette.routing  # noqa: E402
+
+from benchmarks.bare_app import create_bare_app  # noqa: E402
+from service.config import Settings  # noqa: E402
+from service.main import create_app  # noqa: E402
+
+BODY = json.dumps({"query": "a red 7 moves left, then a blue 3 appears", "k": 10}).encode()
+TOTALS: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # label -> [ns, calls]
+
+
+def scope_for(body: bytes) -> dict[str, Any]:
+    headers = [(b"host", b"bench"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/search",
+        "raw_path": b"/v1/search",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+
+
+async def call(app: Any, body: bytes) -> int:
+    """One request through the ASGI app; returns the status."""
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope_for(body), receive, send)
+    return status
+
+
+def timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def awrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter_ns()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                TOTALS[label][0] += time.perf_counter_ns() - t0
+                TOTALS[label][1] += 1
+
+        return awrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter_ns()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            TOTALS[label][0] += time.perf_counter_ns() - t0
+            TOTALS[label][1] += 1
+
+    return wrapper
+
+
+def instrument() -> None:
+    """Wrap each layer of the request path (module globals and class methods are looked up per call)."""
+    import service.api.routes.search as search
+    import service.limits
+
+    layers: list[tuple[str, Any, str]] = [
+        ("xmr middleware (RequestGuard.__call__)", service.limits.RequestGuard, "__call__"),
+        ("routing + handler (Router.__call__)", starlette.routing.Router, "__call__"),
+        ("body read (Request.body)", starlette.requests.Request, "body"),
+        ("JSON parse (Request.json)", starlette.requests.Request, "json"),
+        ("request validation + dependencies", fastapi.routing, "solve_dependencies"),
+        ("endpoint (incl. thread hop)", fastapi.routing, "run_endpoint_function"),
+        ("response validation + serialisation", fastapi.routing, "serialize_response"),
+        ("sending the response (Response.__call__)", starlette.responses.Response, "__call__"),
+    ]
+    for name in ("encode_and_rank", "rank", "respond"):
+        if hasattr(search, name):
+            layers.append((f"  work: search.{name}", search, name))
+    for label, owner, attr in layers:
+        setattr(owner, attr, timed(label, getattr(owner, attr)))
+
+
+async def measure(app: Any, n: int, warmup: int = 200) -> float:
+    """Mean microseconds per request over ``n`` requests (after ``warmup``), lifespan running."""
+    async with app.router.lifespan_context(app):
+        for _ in range(warmup):
+            assert await call(app, BODY) == 200
+        TOTALS.clear()
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            await call(app, BODY)
+        return (time.perf_counter_ns() - t0) / n / 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", type=Path, default=Path("bundles"))
+    ap.add_argument("--collection", default="demo")
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--pyinstrument", action="store_true", help="print a pyinstrument call tree instead")
+    args = ap.parse_args()
+    global BODY
+    BODY = json.dumps({"query": "a red 7 moves left, then a blue 3 appears", "k": 10,
+                       "collection": args.collection}).encode()  # fmt: skip
+    app = create_app(Settings(root=args.root, poll_seconds=0, default_collection=args.collection))
+    if args.pyinstrument:
+        from pyinstrument import Profiler
+
+        with Profiler(interval=0.0001, async_mode="enabled") as prof:
+            asyncio.run(measure(app, args.requests))
+        print(prof.output_text(unicode=True, color=False, show_all=False))
+        return
+    bare_us = asyncio.run(measure(create_bare_app(), args.requests))
+    instrument()
+    total_us = asyncio.run(measure(app, args.requests))
+    print(f"bare FastAPI endpoint, same harness: {bare_us:.1f} us/request")
+    print(f"xmr POST /v1/search (instrumented): {total_us:.1f} us/request\n")
+    print("| layer (inclusive) | us/request | calls/request |\n|---|---|---|")
+    for label, (ns, calls) in TOTALS.items():
+        print(f"| {label} | {ns / args.requests / 1000:.1f} | {calls / args.requests:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
