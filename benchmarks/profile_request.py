@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import inspect
 import json
@@ -38,7 +39,8 @@ from service.config import Settings  # noqa: E402
 from service.main import create_app  # noqa: E402
 
 BODY = json.dumps({"query": "a red 7 moves left, then a blue 3 appears", "k": 10}).encode()
-TOTALS: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # label -> [ns, calls]
+TOTALS: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))  # app -> layer label -> ns
+CURRENT = ["bare"]  # the app whose request is running
 
 
 def scope_for(body: bytes) -> dict[str, Any]:
@@ -85,8 +87,7 @@ def timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 return await fn(*args, **kwargs)
             finally:
-                TOTALS[label][0] += time.perf_counter_ns() - t0
-                TOTALS[label][1] += 1
+                TOTALS[CURRENT[0]][label] += time.perf_counter_ns() - t0
 
         return awrapper
 
@@ -96,13 +97,12 @@ def timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         finally:
-            TOTALS[label][0] += time.perf_counter_ns() - t0
-            TOTALS[label][1] += 1
+            TOTALS[CURRENT[0]][label] += time.perf_counter_ns() - t0
 
     return wrapper
 
 
-def instrument() -> None:
+def instrument() -> list[str]:
     """Wrap each layer of the request path (module globals and class methods are looked up per call)."""
     import service.api.routes.search as search
     import service.limits
@@ -122,18 +122,36 @@ def instrument() -> None:
             layers.append((f"  work: search.{name}", search, name))
     for label, owner, attr in layers:
         setattr(owner, attr, timed(label, getattr(owner, attr)))
+    return [label for label, _, _ in layers]
 
 
-async def measure(app: Any, n: int, warmup: int = 200) -> float:
-    """Mean microseconds per request over ``n`` requests (after ``warmup``), lifespan running."""
-    async with app.router.lifespan_context(app):
+async def measure(apps: dict[str, Any], n: int, warmup: int = 200) -> dict[str, float]:
+    """Mean microseconds per request of each app over ``n`` requests, the apps taking turns request by
+    request (so a busy machine slows both alike); per-layer times land in ``TOTALS[app name]``."""
+    async with contextlib.AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
         for _ in range(warmup):
-            assert await call(app, BODY) == 200
+            for app in apps.values():
+                assert await call(app, BODY) == 200
         TOTALS.clear()
-        t0 = time.perf_counter_ns()
+        spent = dict.fromkeys(apps, 0)
         for _ in range(n):
-            await call(app, BODY)
-        return (time.perf_counter_ns() - t0) / n / 1000
+            for name, app in apps.items():
+                CURRENT[0] = name
+                t0 = time.perf_counter_ns()
+                await call(app, BODY)
+                spent[name] += time.perf_counter_ns() - t0
+    return {name: ns / n / 1000 for name, ns in spent.items()}
+
+
+def run(coro: Any) -> Any:
+    """On uvloop when installed, as uvicorn runs the app."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def main() -> None:
@@ -151,17 +169,16 @@ def main() -> None:
         from pyinstrument import Profiler
 
         with Profiler(interval=0.0001, async_mode="enabled") as prof:
-            asyncio.run(measure(app, args.requests))
+            run(measure({"xmr": app}, args.requests))
         print(prof.output_text(unicode=True, color=False, show_all=False))
         return
-    bare_us = asyncio.run(measure(create_bare_app(), args.requests))
-    instrument()
-    total_us = asyncio.run(measure(app, args.requests))
-    print(f"bare FastAPI endpoint, same harness: {bare_us:.1f} us/request")
-    print(f"xmr POST /v1/search (instrumented): {total_us:.1f} us/request\n")
-    print("| layer (inclusive) | us/request | calls/request |\n|---|---|---|")
-    for label, (ns, calls) in TOTALS.items():
-        print(f"| {label} | {ns / args.requests / 1000:.1f} | {calls / args.requests:.1f} |")
+    labels = instrument()
+    mean = run(measure({"bare": create_bare_app(), "xmr": app}, args.requests))
+    n = args.requests * 1000
+    print("| layer (inclusive; us per request) | bare FastAPI endpoint | xmr POST /v1/search |\n|---|---|---|")
+    print(f"| whole request (ASGI call) | {mean['bare']:.1f} | {mean['xmr']:.1f} |")
+    for label in labels:
+        print(f"| {label} | {TOTALS['bare'][label] / n:.1f} | {TOTALS['xmr'][label] / n:.1f} |")
 
 
 if __name__ == "__main__":
