@@ -147,9 +147,8 @@ def batching_rows(root: Path, collection: str, seconds: float, rounds: int) -> l
         finally:
             stop(proc)
         c, h, s = (statistics.median(v) for v in (ceil, http, cpu))
-        rows.append(
-            f"| {workers} worker(s) x {per_worker} batch(es) in flight | {c:.0f} | {h:.0f} | **{h / c:.2f}** | {s:.0%} |"
-        )
+        server = f"{workers} worker(s) x {per_worker} batch(es) in flight"
+        rows.append(f"| {server} | {c:.0f} | {h:.0f} | **{h / c:.2f}** | {s:.0%} |")
     return rows
 
 

@@ -41,4 +41,6 @@ def serve(
         )
     import uvicorn
 
-    uvicorn.run("service.main:app_from_env", factory=True, host=host, port=port, log_level=log_level, workers=workers)
+    app = "service.main:app_from_env"
+    # ws="none": the app has no websocket routes, and importing a websocket library costs cold start.
+    uvicorn.run(app, factory=True, host=host, port=port, log_level=log_level, workers=workers, ws="none")
