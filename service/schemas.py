@@ -32,8 +32,7 @@ class SearchRequest(BaseModel):
         10,
         ge=1,
         le=MAX_K,
-        strict=True,  # a JSON integer: "5", 5.5 and true are refused, as the schema's "integer" says
-        description='How many hits to return: a JSON integer ("5" and true are refused).',
+        description='How many hits to return: a JSON integer (5 or 5.0; "5", 5.5 and true are refused).',
     )
     modality: Modality = Field("all", description="Restrict hits to videos, images, or both.")
     collection: str | None = Field(None, max_length=200, description="Collection; default: the server's default.")
@@ -51,6 +50,15 @@ class SearchRequest(BaseModel):
     @classmethod
     def _strip(cls, v: str) -> str:
         return v.strip()
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _json_integer(cls, v: object) -> object:
+        # Exactly JSON Schema's "integer": a number with no fractional part (5.0 counts, 5.5 is refused by
+        # int). Pydantic's lax int would also take "5" and true, which the schema does not allow.
+        if isinstance(v, str | bool):
+            raise ValueError("k must be a JSON integer, not a string or a boolean")
+        return v
 
 
 class Hit(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bundle import Item
@@ -20,15 +20,13 @@ router = APIRouter(tags=["search"])
 ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 422, 503)}
 
 
-class JSONBytes(Response):
+class JSONBytes(JSONResponse):  # a JSONResponse, so the OpenAPI schema shows the model
     """A body serialised once, by orjson, from plain dicts; the route's ``response_model`` documents it.
 
     FastAPI would otherwise validate the returned model again and encode it (about a tenth of a
     millisecond per search, benchmarks/profile_request.py). tests/service/test_speed_paths.py
     checks every answer against the response model instead.
     """
-
-    media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return content if isinstance(content, bytes) else orjson.dumps(content)
