@@ -19,7 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import free_port, start_server  # noqa: E402
+from tests.harness import free_port, start_server, stop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = "a red 7 moves left, then a blue 3 appears"
@@ -87,11 +87,6 @@ def start_bare() -> tuple[subprocess.Popen[bytes], str]:
 
 def start_xmr(root: Path, workers: int, **env: str) -> tuple[subprocess.Popen[bytes], str]:
     return start_server(root, XMR_WORKERS=str(workers), XMR_POLL_SECONDS="0", **env)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def cold_start(root: Path, workers: int) -> tuple[float, float]:

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     # Batches encoded concurrently per worker (one ONNX thread each); 0 = cores / workers, so all the
     # workers' batches together keep every core busy without oversubscribing it.
     batch_in_flight: int = 0
-    workers: int = 1  # processes serving this port (set by `xmr serve --workers`)
+    workers: int = 0  # processes serving this port (`xmr serve --workers`); 0 = one per core
 
 
 @lru_cache

@@ -12,11 +12,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from xmr.errors import InvalidRequest, NotFound, NotReady, XmrError
+from xmr.errors import NotFound, NotReady, XmrError
 
 log = logging.getLogger(__name__)
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-STATUS: dict[type[XmrError], int] = {InvalidRequest: 400, NotFound: 404, NotReady: 503}
+STATUS: dict[type[XmrError], int] = {NotFound: 404, NotReady: 503}
 
 
 def problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from service.config import Settings
 from service.main import create_app
 from service.schemas import NOT_BLANK
-from tests.conftest import start_server
+from tests.harness import start_server
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import bundle
-from tests.conftest import copy_with_new_version, start_server
+from tests.harness import copy_with_new_version, start_server
 
 pytestmark = pytest.mark.e2e
 
