@@ -106,9 +106,18 @@ def instrument() -> list[str]:
     """Wrap each layer of the request path (module globals and class methods are looked up per call)."""
     import service.api.routes.search as search
     import service.limits
+    import service.metrics
 
     layers: list[tuple[str, Any, str]] = [
-        ("xmr middleware (RequestGuard.__call__)", service.limits.RequestGuard, "__call__"),
+        (f"xmr middleware ({name}.__call__)", getattr(module, name), "__call__")
+        for module, name in (
+            (service.limits, "RequestGuard"),
+            (service.limits, "BodyLimit"),
+            (service.metrics, "RequestTimer"),
+        )
+        if hasattr(module, name)  # older revisions had two middlewares (profile them with this script too)
+    ]
+    layers += [
         ("routing + handler (Router.__call__)", starlette.routing.Router, "__call__"),
         ("body read (Request.body)", starlette.requests.Request, "body"),
         ("JSON parse (Request.json)", starlette.requests.Request, "json"),
