@@ -26,8 +26,9 @@ class RequestGuard:
       first, in text/plain, before the app sees the request).
     - 413: a body over ``max_bytes``; declared sizes are checked up front, chunked bodies are
       counted as they arrive.
-    - 408: the body has not fully arrived ``body_timeout_s`` seconds after the request began
-      (a client that promises more bytes than it sends would otherwise hold its connection).
+    - 408: the body has not fully arrived ``body_timeout_s`` seconds after the request began (a
+      client that promises more bytes than it sends would otherwise hold its connection); checked
+      by a periodic sweep, so the answer may come up to a quarter of the timeout (at most 1 s) later.
     Refusals of a body close the connection: the unread rest of it cannot be parsed as a request.
     """
 
@@ -37,6 +38,12 @@ class RequestGuard:
         self.max_bytes = max_bytes
         self.body_timeout_s = body_timeout_s
         self._children: dict[tuple[str, str, int], Any] = {}  # prometheus label lookups are slow; cache them
+        # Body reads in progress (task -> deadline), swept every quarter of the timeout, so a 408 comes
+        # between body_timeout_s and 1.25 x body_timeout_s (at most 1 s late) after the request began.
+        self._reading: dict[asyncio.Task[Any], float] = {}
+        self._late: set[asyncio.Task[Any]] = set()
+        self._sweep_s = min(1.0, max(0.01, body_timeout_s / 4))
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +88,9 @@ class RequestGuard:
 
     def _guard_body(self, receive: Receive, refuse: Any, is_refused: Any) -> Receive:
         """``receive`` that counts body bytes and gives up on a body still incomplete at the deadline."""
-        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
+        loop = asyncio.get_running_loop()
+        self._watch(loop)
+        deadline = loop.time() + self.body_timeout_s
         seen, body_done = 0, False
 
         async def guarded() -> Message:
@@ -90,12 +99,20 @@ class RequestGuard:
                 return DISCONNECT  # the app stops reading
             if body_done:  # e.g. a streaming response listening for the client going away: no deadline
                 return await receive()
+            task = asyncio.current_task()
+            assert task is not None
+            self._reading[task] = deadline  # a dict entry, not a timer: the sweep finds it if it is late
             try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
+                message = await receive()
+            except asyncio.CancelledError:
+                if task not in self._late:
+                    raise
+                self._late.discard(task)
+                task.uncancel()
                 await refuse(408, f"request body not received within {self.body_timeout_s:g} s")
                 return DISCONNECT
+            finally:
+                self._reading.pop(task, None)
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
@@ -105,6 +122,28 @@ class RequestGuard:
             return message
 
         return guarded
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the periodic sweep on this event loop (once per loop; a new loop replaces the old one)."""
+        if self._loop is not loop:
+            self._loop = loop
+            loop.call_later(self._sweep_s, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Cancel the body read of every request past its deadline (its ``receive`` turns that into a 408).
+
+        One timer per ``_sweep_s`` for the whole app instead of one per request: a timer per request
+        (``asyncio.timeout``) measured 30-40 us per request under uvloop, the sweep's dict entry ~0.3 us.
+        """
+        if self._loop is not loop or loop.is_closed():
+            return
+        now = loop.time()
+        for task, deadline in list(self._reading.items()):
+            if deadline <= now and not task.done():
+                del self._reading[task]
+                self._late.add(task)
+                task.cancel()
+        loop.call_later(self._sweep_s, self._sweep, loop)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")  # the template, not the raw path

@@ -106,3 +106,16 @@ def test_orjson_body_is_what_the_response_model_would_send(inline_and_threaded: 
 def test_probes_measured_the_bundle_at_load(inline_and_threaded: tuple[TestClient, ...]) -> None:
     (live,) = inline_and_threaded[0].app.state.store.live.values()  # type: ignore[attr-defined]
     assert live.searcher.latency_ms > 0 and live.encoder.latency_ms > 0
+
+
+@pytest.mark.parametrize(
+    ("work_ms", "own_core", "searching", "inline"),
+    [
+        (0.4, False, 1, True),  # alone: a thread could not run anything beside it
+        (0.4, False, 3, False),  # one worker, concurrent searches: threads use the other cores
+        (0.4, True, 3, True),  # a worker per core: threads add hops, not parallelism
+        (5.0, True, 1, False),  # slow work never blocks the event loop
+    ],
+)
+def test_when_a_search_runs_inline(work_ms: float, own_core: bool, searching: int, inline: bool) -> None:
+    assert search_route.runs_inline(work_ms, 1.0, own_core, searching) is inline
