@@ -58,7 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Each worker has a core of its own (xmr serve --workers = cores): threads add no parallelism to it.
     app.state.own_core = settings.workers >= (os.cpu_count() or 1)
-    app.state.searching = 0  # /v1/search requests in flight in this process
     errors.install(app)
 
     app.add_middleware(

@@ -4,6 +4,7 @@ normal read, the inline search vs the thread-pool one, orjson-from-dicts vs the 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ def searches(client: TestClient) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def inline_and_threaded(bundle_root: Path) -> Iterator[tuple[TestClient, TestClient]]:
-    inline = Settings(root=bundle_root, poll_seconds=0, inline_max_ms=1e9, batch_min_encode_ms=1e9)
+    own_core = os.cpu_count() or 1  # as many workers as cores: each has a core of its own, so it may run inline
+    inline = Settings(root=bundle_root, poll_seconds=0, inline_max_ms=1e9, batch_min_encode_ms=1e9, workers=own_core)
     threaded = Settings(root=bundle_root, poll_seconds=0, inline_max_ms=0, batch_min_encode_ms=1e9)
     with TestClient(create_app(inline)) as a, TestClient(create_app(threaded)) as b:
         yield a, b
@@ -85,7 +87,8 @@ def test_inline_and_thread_pool_paths_give_the_same_hits(
 
 
 def test_batched_path_can_also_rank_inline(bundle_root: Path, inline_and_threaded: tuple[TestClient, ...]) -> None:
-    settings = Settings(root=bundle_root, poll_seconds=0, inline_max_ms=1e9, batch_min_encode_ms=0)
+    own_core = os.cpu_count() or 1
+    settings = Settings(root=bundle_root, poll_seconds=0, inline_max_ms=1e9, batch_min_encode_ms=0, workers=own_core)
     with TestClient(create_app(settings)) as batched:
         got = [SearchResponse.model_validate_json(x) for x in searches(batched)]
         assert "xmr_encode_batch_size_count 3.0" in batched.get("/metrics").text
@@ -109,13 +112,12 @@ def test_probes_measured_the_bundle_at_load(inline_and_threaded: tuple[TestClien
 
 
 @pytest.mark.parametrize(
-    ("work_ms", "own_core", "searching", "inline"),
+    ("work_ms", "own_core", "inline"),
     [
-        (0.4, False, 1, True),  # alone: a thread could not run anything beside it
-        (0.4, False, 3, False),  # one worker, concurrent searches: threads use the other cores
-        (0.4, True, 3, True),  # a worker per core: threads add hops, not parallelism
-        (5.0, True, 1, False),  # slow work never blocks the event loop
+        (0.4, True, True),  # a worker per core: a thread adds a hop, not parallelism
+        (0.4, False, False),  # one worker on several cores: threads let searches use the other cores
+        (5.0, True, False),  # slow work never blocks the event loop
     ],
 )
-def test_when_a_search_runs_inline(work_ms: float, own_core: bool, searching: int, inline: bool) -> None:
-    assert search_route.runs_inline(work_ms, 1.0, own_core, searching) is inline
+def test_when_a_search_runs_inline(work_ms: float, own_core: bool, inline: bool) -> None:
+    assert search_route.runs_inline(work_ms, 1.0, own_core) is inline

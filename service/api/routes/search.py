@@ -67,16 +67,16 @@ def rank(live: LoadedBundle, req: SearchRequest, vec: np.ndarray, metrics: Metri
     }
 
 
-def runs_inline(work_ms: float, budget_ms: float, own_core: bool, searching: int) -> bool:
+def runs_inline(work_ms: float, budget_ms: float, own_core: bool) -> bool:
     """Whether a request whose measured work is ``work_ms`` runs on the event loop instead of a thread.
 
     Only cheap work (``budget_ms``, XMR_INLINE_MAX_MS): the hop to a thread costs more than it, but
     slow work would block the loop. And only where a thread could not add parallelism: this process
-    has a core of its own (``xmr serve --workers`` = cores), or no other search is in flight
-    (``searching`` counts this one). One worker on several cores under concurrent load keeps the
-    thread pool: same-run A/B, 1 worker, 8 connections, inline everywhere gave 0.77x the searches/s.
+    has a core of its own (``xmr serve --workers`` = cores, the default). One worker on several cores
+    keeps the thread pool: same-run A/B, 1 worker, 8 connections, inline gave 0.62x the searches/s
+    (a request that never yields runs alone, so the process used one core).
     """
-    return work_ms <= budget_ms and (own_core or searching <= 1)
+    return work_ms <= budget_ms and own_core
 
 
 @router.post(
@@ -89,23 +89,15 @@ async def search(req: SearchRequest, request: Request) -> JSONBytes:
     """Rank the collection's videos and/or images by how well they show ``query``."""
     t0 = time.perf_counter()
     state = request.app.state  # read directly: each FastAPI dependency costs a resolution per request
-    state.searching += 1
-    try:
-        return await _search(state, req, t0)
-    finally:
-        state.searching -= 1
-
-
-async def _search(state: Any, req: SearchRequest, t0: float) -> JSONBytes:
     live, metrics, settings = state.store.get(req.collection), state.metrics, state.settings
     encode_ms, search_ms = live.encoder.latency_ms, live.searcher.latency_ms
     if encode_ms < settings.batch_min_encode_ms:
-        if runs_inline(encode_ms + search_ms, settings.inline_max_ms, state.own_core, state.searching):
+        if runs_inline(encode_ms + search_ms, settings.inline_max_ms, state.own_core):
             return JSONBytes(encode_and_rank(live, req, metrics, t0))
         return JSONBytes(await run_in_threadpool(encode_and_rank, live, req, metrics, t0))
     # Encoders slow enough to gain from sharing a forward pass go through the micro-batcher.
     with metrics.stage("encode"):  # includes the wait for batch company (at most XMR_BATCH_WAIT_MS)
         vec = (await state.batcher.encode(live.encoder, req.query))[None]
-    if runs_inline(search_ms, settings.inline_max_ms, state.own_core, state.searching):
+    if runs_inline(search_ms, settings.inline_max_ms, state.own_core):
         return JSONBytes(rank(live, req, vec, metrics, t0))
     return JSONBytes(await run_in_threadpool(rank, live, req, vec, metrics, t0))
