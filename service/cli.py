@@ -29,12 +29,14 @@ def run(settings: Settings, log_level: str = "info", workers: int = 1) -> None:
     """Serve ``settings`` with uvicorn until interrupted."""
     import uvicorn
 
-    from service.main import create_app
-
     # ws="none": the app has no websocket routes, and importing a websocket library costs cold start.
     if workers == 1:
+        from service.main import create_app
+
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, ws="none")
         return
+    # The supervising process only starts and watches the workers: it never imports the app (about a
+    # CPU second of FastAPI, ONNX Runtime and FAISS), each worker does.
     os.environ.update(settings_env(settings))  # the worker processes inherit it
     uvicorn.run(
         "service.main:app_from_env",
