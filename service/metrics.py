@@ -77,10 +77,13 @@ class Metrics:
         try:
             yield
         finally:
-            child = self._stage_children.get(name)
-            if child is None:  # prometheus' labels() validates and locks on every call: look each up once
-                child = self._stage_children[name] = self.stages.labels(name)
-            child.observe(time.perf_counter() - t0)
+            self.observe_stage(name, time.perf_counter() - t0)
+
+    def observe_stage(self, name: str, seconds: float) -> None:
+        child = self._stage_children.get(name)
+        if child is None:  # prometheus' labels() validates and locks on every call: look each up once
+            child = self._stage_children[name] = self.stages.labels(name)
+        child.observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

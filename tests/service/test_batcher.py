@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -117,3 +119,30 @@ def test_a_freed_slot_waits_briefly_for_the_last_batchs_clients() -> None:
             await batcher.stop()
 
     assert asyncio.run(scenario()) == [8, 8]
+
+
+def test_then_runs_on_each_vector_in_the_batch_thread_and_fails_alone() -> None:
+    """``encode_then`` (the search after the forward pass, without a second thread hop)."""
+
+    async def scenario() -> list[object]:
+        batcher = MicroBatcher(16, 20.0)
+        batcher.start()
+        main = threading.get_ident()
+
+        def then(i: int) -> Any:
+            def f(vec: np.ndarray) -> tuple[int, float, bool]:
+                if i == 2:
+                    raise ValueError("search exploded")
+                return i, float(vec[0]), threading.get_ident() != main
+
+            return f
+
+        try:
+            calls = (batcher.encode_then(StubEncoder(5.0), "q", then(i)) for i in range(4))  # type: ignore[arg-type]
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+        finally:
+            await batcher.stop()
+
+    got = asyncio.run(scenario())
+    assert got[0] == (0, 5.0, True) and got[1] == (1, 5.0, True) and got[3] == (3, 5.0, True)
+    assert isinstance(got[2], ValueError) and "search exploded" in str(got[2])

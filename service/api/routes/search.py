@@ -95,9 +95,15 @@ async def search(req: SearchRequest, request: Request) -> JSONBytes:
         if runs_inline(encode_ms + search_ms, settings.inline_max_ms, state.own_core):
             return JSONBytes(encode_and_rank(live, req, metrics, t0))
         return JSONBytes(await run_in_threadpool(encode_and_rank, live, req, metrics, t0))
-    # Encoders slow enough to gain from sharing a forward pass go through the micro-batcher.
-    with metrics.stage("encode"):  # includes the wait for batch company (at most XMR_BATCH_WAIT_MS)
-        vec = (await state.batcher.encode(live.encoder, req.query))[None]
+    # Encoders slow enough to gain from sharing a forward pass go through the micro-batcher; the
+    # "encode" stage includes the wait for batch company.
     if runs_inline(search_ms, settings.inline_max_ms, state.own_core):
-        return JSONBytes(rank(live, req, vec, metrics, t0))
-    return JSONBytes(await run_in_threadpool(rank, live, req, vec, metrics, t0))
+        with metrics.stage("encode"):
+            vec = await state.batcher.encode(live.encoder, req.query)
+        return JSONBytes(rank(live, req, vec[None], metrics, t0))
+
+    def ranked(vec: np.ndarray) -> dict[str, Any]:  # in the batch's thread, right after the forward pass
+        metrics.observe_stage("encode", time.perf_counter() - t0)
+        return rank(live, req, vec[None], metrics, t0)
+
+    return JSONBytes(await state.batcher.encode_then(live.encoder, req.query, ranked))
