@@ -23,6 +23,7 @@ from typing import Any
 
 import bundle
 from service.encoder import QueryEncoder
+from service.moments import MomentHead, load_moment_head
 from service.searcher import Searcher
 from xmr.errors import BundleError, NotFound, NotReady
 
@@ -37,6 +38,7 @@ class LoadedBundle:
     manifest: dict[str, Any]
     encoder: QueryEncoder
     searcher: Searcher
+    moments: MomentHead | None = None  # None: the bundle has no moment head (search still serves)
 
     @property
     def model_id(self) -> str:
@@ -49,9 +51,12 @@ def load_bundle(path: Path, onnx_threads: int = 1, verify_checksums: bool = True
     try:
         encoder = QueryEncoder(path, threads=onnx_threads)
         searcher = Searcher(path)
+        moments = load_moment_head(path, manifest, onnx_threads)
+    except BundleError:
+        raise
     except Exception as exc:  # ORT / FAISS / sqlite raise their own types; all mean "unloadable"
         raise BundleError(f"{path}: cannot load ({type(exc).__name__}: {exc})") from exc
-    return LoadedBundle(manifest["collection"], manifest["version"], path, manifest, encoder, searcher)
+    return LoadedBundle(manifest["collection"], manifest["version"], path, manifest, encoder, searcher, moments)
 
 
 @dataclass(frozen=True)

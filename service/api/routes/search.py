@@ -6,65 +6,86 @@ import time
 from typing import Any
 
 import numpy as np
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
-from bundle import Item
+from service.api.routes.moments import add_moments
 from service.metrics import Metrics
-from service.schemas import Problem, SearchRequest, SearchResponse
+from service.remote_moments import RemoteMoments
+from service.schemas import Hit, Problem, SearchRequest, SearchResponse, Segment
 from service.store import LoadedBundle
 
 router = APIRouter(tags=["search"])
 ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 422, 503)}
 
 
-class JSONBytes(JSONResponse):  # a JSONResponse, so the OpenAPI schema shows the model
-    """A body serialised once, by orjson, from plain dicts; the route's ``response_model`` documents it.
+class JSONBytes(JSONResponse):  # a JSONResponse, so the OpenAPI schema shows the route's response_model
+    """The response model serialised once, by pydantic-core's Rust serializer.
 
-    FastAPI would otherwise validate the returned model again and encode it (about a tenth of a
-    millisecond per search, benchmarks/profile_request.py). tests/service/test_speed_paths.py
-    checks every answer against the response model instead.
+    FastAPI would otherwise validate the returned model a second time before encoding it
+    (benchmarks/profile_request.py). tests/service/test_speed_paths.py checks answers against the model.
     """
 
     def render(self, content: Any) -> bytes:
-        return content if isinstance(content, bytes) else orjson.dumps(content)
+        if isinstance(content, BaseModel):
+            return content.__pydantic_serializer__.to_json(content)
+        return to_json(content)
 
 
-def hit(item: Item, score: float) -> dict[str, Any]:
-    """One hit as the ``Hit`` schema spells it."""
-    return {
-        "id": item.id,
-        "score": score,
-        "modality": item.modality,
-        "uri": item.uri,
-        "title": item.title,
-        "duration": item.duration,
-    }
-
-
-def encode_and_rank(live: LoadedBundle, req: SearchRequest, metrics: Metrics, t0: float) -> dict[str, Any]:
+def encode_and_rank(
+    live: LoadedBundle, req: SearchRequest, metrics: Metrics, t0: float, remote: RemoteMoments | None = None
+) -> SearchResponse:
     with metrics.stage("encode"):
         vec = live.encoder.encode([req.query])
-    return rank(live, req, vec, metrics, t0)
+    return rank(live, req, vec, metrics, t0, remote)
 
 
-def rank(live: LoadedBundle, req: SearchRequest, vec: np.ndarray, metrics: Metrics, t0: float) -> dict[str, Any]:
-    """Search ``vec`` (1, E) in the bundle; the response as a ``SearchResponse`` dict. ``t0``: request start."""
+def rank(
+    live: LoadedBundle,
+    req: SearchRequest,
+    vec: np.ndarray,
+    metrics: Metrics,
+    t0: float,
+    remote: RemoteMoments | None = None,
+) -> SearchResponse:
+    """Search ``vec`` (1, E) in the bundle and build the response; ``t0`` is when the request began.
+
+    With ``req.moments``, video hits get moments from the bundle's head, or from ``remote`` when set."""
     with metrics.stage("search"):
-        ranked = live.searcher.search(vec, req.k, req.modality)[0]
+        ranked = live.searcher.search_segments(vec, req.k, req.modality)[0]
     with metrics.stage("join"):
-        items = live.searcher.items([row for row, _ in ranked])
-    hits = [hit(it, score) for row, score in ranked if (it := items.get(row)) is not None]
-    return {
-        "query": req.query,
-        "collection": live.collection,
-        "version": live.version,
-        "model_id": live.model_id,
-        "took_ms": round((time.perf_counter() - t0) * 1000, 3),
-        "hits": hits,
-    }
+        items = live.searcher.items([r.row for r in ranked])
+    hits = [
+        Hit(
+            id=it.id,
+            score=r.score,
+            modality=it.modality,  # type: ignore[arg-type]  # items.sqlite holds only video|image
+            uri=it.uri,
+            title=it.title,
+            duration=it.duration,
+            segment=Segment(start=seg[0], end=seg[1]) if (seg := live.searcher.segment(r.segment)) else None,
+        )
+        for r in ranked
+        if (it := items.get(r.row)) is not None
+    ]
+    moments_error = None
+    if req.moments_per_hit:  # one batched moment-head call for all video hits
+        with metrics.stage("moments"):
+            rows = [r.row for r in ranked if r.row in items]  # aligned with hits
+            moments_error = add_moments(live, req.query, req.moments_per_hit, hits, rows, remote)
+    took = (time.perf_counter() - t0) * 1000
+    return SearchResponse(
+        query=req.query,
+        collection=live.collection,
+        version=live.version,
+        model_id=live.model_id,
+        took_ms=round(took, 3),
+        hits=hits,
+        moments_error=moments_error,
+    )
 
 
 def runs_inline(work_ms: float, budget_ms: float, own_core: bool) -> bool:
@@ -90,20 +111,23 @@ async def search(req: SearchRequest, request: Request) -> JSONBytes:
     t0 = time.perf_counter()
     state = request.app.state  # read directly: each FastAPI dependency costs a resolution per request
     live, metrics, settings = state.store.get(req.collection), state.metrics, state.settings
+    remote: RemoteMoments | None = getattr(state, "remote_moments", None)
     encode_ms, search_ms = live.encoder.latency_ms, live.searcher.latency_ms
+    # Moments mean a moment-head call or a request to the moment service: never on the event loop.
+    own_core = state.own_core and not req.moments_per_hit
     if encode_ms < settings.batch_min_encode_ms:
-        if runs_inline(encode_ms + search_ms, settings.inline_max_ms, state.own_core):
-            return JSONBytes(encode_and_rank(live, req, metrics, t0))
-        return JSONBytes(await run_in_threadpool(encode_and_rank, live, req, metrics, t0))
+        if runs_inline(encode_ms + search_ms, settings.inline_max_ms, own_core):
+            return JSONBytes(encode_and_rank(live, req, metrics, t0, remote))
+        return JSONBytes(await run_in_threadpool(encode_and_rank, live, req, metrics, t0, remote))
     # Encoders slow enough to gain from sharing a forward pass go through the micro-batcher; the
     # "encode" stage includes the wait for batch company.
-    if runs_inline(search_ms, settings.inline_max_ms, state.own_core):
+    if runs_inline(search_ms, settings.inline_max_ms, own_core):
         with metrics.stage("encode"):
             vec = await state.batcher.encode(live.encoder, req.query)
-        return JSONBytes(rank(live, req, vec[None], metrics, t0))
+        return JSONBytes(rank(live, req, vec[None], metrics, t0, remote))
 
-    def ranked(vec: np.ndarray) -> dict[str, Any]:  # in the batch's thread, right after the forward pass
+    def ranked(vec: np.ndarray) -> SearchResponse:  # in the batch's thread, right after the forward pass
         metrics.observe_stage("encode", time.perf_counter() - t0)
-        return rank(live, req, vec[None], metrics, t0)
+        return rank(live, req, vec[None], metrics, t0, remote)
 
     return JSONBytes(await state.batcher.encode_then(live.encoder, req.query, ranked))
