@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,43 +40,44 @@ def live(root: Path, collection: str) -> LoadedBundle:
     return load_bundle(root / collection / str(bundle.read_current(root, collection)))
 
 
-def search_loop(b: LoadedBundle, seconds: float) -> int:
-    """Searches done in ``seconds`` by the endpoint's own code (``encode_and_rank``), no HTTP."""
+def search_loop(b: LoadedBundle, seconds: float) -> tuple[int, float]:
+    """(searches, CPU seconds) in ``seconds`` of the endpoint's own code (``encode_and_rank``), no HTTP."""
     req, metrics, n = SearchRequest(query=QUERY, k=10, collection=b.collection), Metrics(), 0
-    end = time.perf_counter() + seconds
+    cpu0, end = time.process_time(), time.perf_counter() + seconds
     while time.perf_counter() < end:
         encode_and_rank(b, req, metrics, time.perf_counter())
         n += 1
-    return n
+    return n, time.process_time() - cpu0
 
 
-def _process(root: Path, collection: str, seconds: float, ready: mp.synchronize.Barrier, out: mp.Queue[int]) -> None:
+def _process(root: Path, collection: str, seconds: float, ready: Any, out: Any) -> None:
     b = live(root, collection)
     search_loop(b, 0.5)  # warm-up
     ready.wait()
     out.put(search_loop(b, seconds))
 
 
-def in_process_qps(root: Path, collection: str, procs: int, seconds: float) -> float:
-    """Searches/s of ``procs`` processes (one per core, as the workers), started together."""
+def in_process(root: Path, collection: str, procs: int, seconds: float) -> tuple[float, float]:
+    """(searches/s, CPU ms per search) of ``procs`` processes (one per core, as the workers), started together."""
     ctx = mp.get_context("spawn")
     ready, out = ctx.Barrier(procs), ctx.Queue()
     workers = [ctx.Process(target=_process, args=(root, collection, seconds, ready, out)) for _ in range(procs)]
     for w in workers:
         w.start()
-    total = sum(out.get() for _ in workers)
+    runs = [out.get() for _ in workers]
     for w in workers:
         w.join()
-    return total / seconds
+    n, cpu = sum(r[0] for r in runs), sum(r[1] for r in runs)
+    return n / seconds, cpu * 1000 / n
 
 
-def batch_ceiling(root: Path, collection: str, threads: int, seconds: float, batch: int = 32) -> float:
-    """Queries/s of the bundle's ONNX encoder on batches of ``batch``, ``threads`` batches at once, one ONNX
-    thread each: the service's batching configuration without HTTP, the queue or the search."""
+def batch_ceiling(root: Path, collection: str, threads: int, seconds: float, batch: int = 32) -> tuple[float, float]:
+    """(queries/s, CPU ms per query) of the bundle's ONNX encoder on batches of ``batch``, ``threads``
+    batches at once, one ONNX thread each: the service's batching without HTTP, the queue or the search."""
     b, counts = live(root, collection), [0] * threads
     texts = [QUERY] * batch
     b.encoder.encode(texts)
-    end = time.perf_counter() + seconds
+    cpu0, end = time.process_time(), time.perf_counter() + seconds
 
     def loop(i: int) -> None:
         while time.perf_counter() < end:
@@ -87,48 +89,62 @@ def batch_ceiling(root: Path, collection: str, threads: int, seconds: float, bat
         t.start()
     for t in pool:
         t.join()
-    return sum(counts) / seconds
+    return sum(counts) / seconds, (time.process_time() - cpu0) * 1000 / sum(counts)
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def row(name: str, base: float, http: float, base_cpu: float, http_cpu: float, share: float) -> str:
+    """A table row: rates, their ratio, CPU ms per query, their ratio (base over HTTP), wrk's share."""
+    return (
+        f"| {name} | {base:.0f} | {http:.0f} | **{http / base:.2f}** | {base_cpu:.2f} | {http_cpu:.2f} "
+        f"| **{base_cpu / http_cpu:.2f}** | {share:.0%} |"
+    )
 
 
 def overhead_rows(root: Path, seconds: float, rounds: int) -> tuple[list[str], float]:
-    """1 connection: xmr vs the bare endpoint vs the in-process search, rounds alternating."""
+    """1 connection: xmr vs the bare endpoint vs the in-process search, rounds alternating; wall ms per
+    request (1 / throughput) and CPU ms per request (the server's processes, or the in-process loop)."""
     b = live(root, "demo")
     bare, xmr = start_bare(), start_xmr(root, CORES)  # xmr serve's default; one connection uses one worker
-    work, lat_bare, lat_xmr = [], [], []
+    rows: dict[str, list[tuple[float, float]]] = {"work": [], "bare": [], "xmr": []}
     try:
         for _ in range(rounds):
-            work.append(seconds * 1000 / search_loop(b, seconds))
-            lat_bare.append(wrk(bare[1], 1, seconds, "demo").mean_ms)
-            lat_xmr.append(wrk(xmr[1], 1, seconds, "demo").mean_ms)
+            n, cpu = search_loop(b, seconds)
+            rows["work"].append((seconds * 1000 / n, cpu * 1000 / n))
+            for name, (proc, url) in (("bare", bare), ("xmr", xmr)):
+                got = wrk(url, 1, seconds, "demo", proc.pid)
+                rows[name].append((got.mean_ms, got.server_cpu_ms))
     finally:
         stop(bare[0])
         stop(xmr[0])
-    w, lb, lx = (statistics.median(v) for v in (work, lat_bare, lat_xmr))
-    overhead = lx - lb - w
-    rows = [
-        f"| in-process encode + search + join (`encode_and_rank`) | {w:.3f} |",
-        f"| bare FastAPI endpoint over HTTP (parses the body, ten canned hits) | {lb:.3f} |",
-        f"| xmr `POST /v1/search` over HTTP (`xmr serve` default: --workers {CORES}) | {lx:.3f} |",
-        f"| **xmr's own web path** = xmr − bare − in-process (goal ≤ 0.3) | **{overhead:.3f}** |",
+    (w, wc), (lb, bc), (lx, xc) = ((med([r[0] for r in v]), med([r[1] for r in v])) for v in rows.values())
+    out = [
+        f"| in-process encode + search + join (`encode_and_rank`) | {w:.3f} | {wc:.3f} |",
+        f"| bare FastAPI endpoint over HTTP (parses the body, ten canned hits) | {lb:.3f} | {bc:.3f} |",
+        f"| xmr `POST /v1/search` over HTTP (`xmr serve` default: --workers {CORES}) | {lx:.3f} | {xc:.3f} |",
+        f"| **xmr's own web path** = xmr − bare − in-process (goal ≤ 0.3) | **{lx - lb - w:.3f}** | "
+        f"**{xc - bc - wc:.3f}** |",
     ]
-    return rows, overhead
+    return out, xc - bc - wc
 
 
 def throughput_row(root: Path, collection: str, seconds: float, rounds: int, connections: int) -> str:
     """HTTP (``CORES`` workers) vs in-process (``CORES`` processes) searches/s, rounds alternating."""
-    ins, http, cpu = [], [], []
+    ins, http = [], []
     proc, url = start_xmr(root, CORES)
     try:
         wrk(url, connections, 1, collection)  # warm every worker
         for _ in range(rounds):
-            ins.append(in_process_qps(root, collection, CORES, seconds))
-            got = wrk(url, connections, seconds, collection)
-            http.append(got.qps)
-            cpu.append(got.cpu_share)
+            ins.append(in_process(root, collection, CORES, seconds))
+            http.append(wrk(url, connections, seconds, collection, proc.pid))
     finally:
         stop(proc)
-    i, h, c = (statistics.median(v) for v in (ins, http, cpu))
-    return f"| `{collection}` | {i:.0f} | {h:.0f} | **{h / i:.2f}** | {c:.0%} |"
+    i, ic = med([x[0] for x in ins]), med([x[1] for x in ins])
+    h, hc, share = med([x.qps for x in http]), med([x.server_cpu_ms for x in http]), med([x.cpu_share for x in http])
+    return row(f"`{collection}`", i, h, ic, hc, share)
 
 
 def batching_rows(root: Path, collection: str, seconds: float, rounds: int) -> list[str]:
@@ -137,19 +153,22 @@ def batching_rows(root: Path, collection: str, seconds: float, rounds: int) -> l
     for workers in (1, CORES):
         per_worker = max(1, CORES // workers)
         proc, url = start_xmr(root, workers)
-        ceil, http, cpu = [], [], []
+        ceil, http = [], []
         try:
             wrk(url, 32, 1, collection)
             for _ in range(rounds):
                 ceil.append(batch_ceiling(root, collection, CORES, seconds))
-                got = wrk(url, 32, seconds, collection)
-                http.append(got.qps)
-                cpu.append(got.cpu_share)
+                http.append(wrk(url, 32, seconds, collection, proc.pid))
         finally:
             stop(proc)
-        c, h, s = (statistics.median(v) for v in (ceil, http, cpu))
+        c, cc = med([x[0] for x in ceil]), med([x[1] for x in ceil])
+        h, hc, share = (
+            med([x.qps for x in http]),
+            med([x.server_cpu_ms for x in http]),
+            med([x.cpu_share for x in http]),
+        )
         server = f"{workers} worker(s) x {per_worker} batch(es) in flight"
-        rows.append(f"| {server} | {c:.0f} | {h:.0f} | **{h / c:.2f}** | {s:.0%} |")
+        rows.append(row(server, c, h, cc, hc, share))
     return rows
 
 
@@ -181,26 +200,31 @@ def main() -> None:
     body = "\n".join(
         [
             f"Command: `python benchmarks/bench_service.py --root bundles --seconds {s:g} --rounds {r}` "
-            f"(medians of {r} alternating rounds of {s:g} s; wrk with one thread on the same machine).",
+            f"(medians of {r} alternating rounds of {s:g} s; wrk with one thread on the same machine). Two "
+            "measures side by side: wall-clock rates, and CPU per query (the server's processes, read from /proc, "
+            "or the in-process loop's): on a busy machine wall time includes waiting for a core, CPU time "
+            "hardly does, so the CPU ratio is what the same cores would give with the machine to itself.",
             "",
-            "**Web-path overhead** (1 connection, `demo` bundle, mean ms per request = 1 / throughput):",
+            "**Web-path overhead** (1 connection, `demo` bundle; wall ms per request = 1 / throughput):",
             "",
-            "| path | ms per request |",
-            "|---|---|",
+            "| path | wall ms per request | CPU ms per request |",
+            "|---|---|---|",
             *over,
             "",
             f"**HTTP vs in-process throughput** (8 connections, `xmr serve --workers {CORES}` vs {CORES} processes "
             "calling `encode_and_rank` directly; goal ≥ 0.9 for the MiniLM collection):",
             "",
-            "| collection | in-process searches/s | HTTP searches/s | HTTP / in-process | wrk's CPU share |",
-            "|---|---|---|---|---|",
+            "| collection | in-process searches/s | HTTP searches/s | HTTP / in-process | in-process CPU ms/search "
+            "| HTTP server CPU ms/search | in-process CPU / HTTP CPU | wrk's CPU share |",
+            "|---|---|---|---|---|---|---|---|",
             *thr,
             "",
             f"**Micro-batching** (`demo-minilm`, 32 connections; ceiling = the ONNX encoder alone on batches of 32, "
             f"{CORES} batches at once, one ONNX thread each; goal ≥ 0.9):",
             "",
-            "| server | ceiling queries/s | HTTP queries/s | HTTP / ceiling | wrk's CPU share |",
-            "|---|---|---|---|---|",
+            "| server | ceiling queries/s | HTTP queries/s | HTTP / ceiling | ceiling CPU ms/query "
+            "| HTTP server CPU ms/query | ceiling CPU / HTTP CPU | wrk's CPU share |",
+            "|---|---|---|---|---|---|---|---|",
             *batch,
             "",
             "**Cold start** (`xmr serve` to the first 200 from `/readyz`, `demo` bundle; goal ≤ 1 s): "

@@ -32,10 +32,24 @@ class WrkResult:
     p99_ms: float
     mean_ms: float
     cpu_share: float  # wrk's own CPU seconds / (wall seconds x cores): what the load generator took
+    server_cpu_ms: float = float("nan")  # the server's CPU ms per request (all its processes), if given its pid
 
 
-def wrk(url: str, connections: int, seconds: float, collection: str) -> WrkResult:
-    """POST /v1/search with one fixed query from ``connections`` keep-alive connections (wrk, 1 thread)."""
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and its live children (uvicorn's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for p in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, connections: int, seconds: float, collection: str, server_pid: int | None = None) -> WrkResult:
+    """POST /v1/search with one fixed query from ``connections`` keep-alive connections (wrk, 1 thread).
+
+    With ``server_pid``, also the server's CPU per request: unlike wall time, it barely moves with
+    what else a busy machine runs."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk)")
     body = json.dumps({"query": QUERY, "k": 10, "collection": collection})
@@ -44,9 +58,11 @@ def wrk(url: str, connections: int, seconds: float, collection: str) -> WrkResul
         script.write(lua)
         script.flush()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_before = tree_cpu(server_pid) if server_pid else 0.0
         cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", script.name, f"{url}/v1/search"]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_cpu = tree_cpu(server_pid) - server_before if server_pid else float("nan")
     assert "Non-2xx" not in out and "Socket errors" not in out, out
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -57,7 +73,8 @@ def wrk(url: str, connections: int, seconds: float, collection: str) -> WrkResul
 
     qps = float(re.findall(r"Requests/sec:\s+([\d.]+)", out)[0])
     cores = os.cpu_count() or 1
-    return WrkResult(qps, ms("50%"), ms("99%"), connections * 1000 / qps, cpu / (seconds * cores))
+    per_request = server_cpu * 1000 / (qps * seconds)
+    return WrkResult(qps, ms("50%"), ms("99%"), connections * 1000 / qps, cpu / (seconds * cores), per_request)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
