@@ -1,5 +1,5 @@
 """The fast paths of the web layer checked against their exact oracles: memory-mapped FAISS codes vs a
-normal read, the inline search vs the thread-pool one, orjson-from-dicts vs the response model."""
+normal read, the inline search vs the thread-pool one, one serialisation vs the response model."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_batched_path_can_also_rank_inline(bundle_root: Path, inline_and_threade
         assert [h.score for h in x.hits] == pytest.approx([h.score for h in y.hits], abs=1e-5)
 
 
-def test_orjson_body_is_what_the_response_model_would_send(inline_and_threaded: tuple[TestClient, ...]) -> None:
+def test_body_is_what_the_response_model_would_send(inline_and_threaded: tuple[TestClient, ...]) -> None:
     """Oracle: the response model validates the body and serialises it back to the same JSON."""
     for raw in searches(inline_and_threaded[0]):
         model = SearchResponse.model_validate_json(raw, strict=True)
