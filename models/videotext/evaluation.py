@@ -1,0 +1,59 @@
+"""Video-text evaluation helpers: token-level similarity for models that score pairs themselves,
+and the MSR-VTT 1k-A protocol from its csv (one caption per test video), with and without DSL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from models.data.datasets import FrameBank, Sample, cached_frames
+from models.metrics import dual_softmax, t2v_v2t
+from models.tokenizer import encode
+
+
+@torch.no_grad()
+def bank_tokens(model: Any, bank: FrameBank, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame tokens (N, T, E) float32 and lengths (N,) of every item of ``bank``."""
+    out = np.zeros((len(bank.ids), max(int(bank.lengths.max()), 1), model.cfg["embed_dim"]), np.float32)
+    for i in range(0, len(bank.ids), batch_size):
+        idx = np.arange(i, min(i + batch_size, len(bank.ids)))
+        frames, mask = bank.batch(idx)
+        _, tokens = model.encode_video(torch.from_numpy(frames), torch.from_numpy(mask))
+        out[idx, : tokens.shape[1]] = tokens.numpy()
+    return out, bank.lengths
+
+
+def token_similarity(model: Any, tok: Tokenizer, queries: list[str], bank: FrameBank) -> np.ndarray:
+    """(Q, N) pair scores of a token-level model (``model.score_matrix``), queries in batches of 256."""
+    tokens, lengths = bank_tokens(model, bank)
+    rows = []
+    for i in range(0, len(queries), 256):
+        ids, mask = encode(tok, queries[i : i + 256])
+        rows.append(model.score_matrix(ids, mask, tokens, lengths))
+    return np.concatenate(rows)
+
+
+def evaluate_pairs(
+    model: Any,
+    tok: Tokenizer,
+    cfg: dict[str, Any],
+    pairs: list[tuple[str, str]],
+    samples: dict[str, Sample],
+    cache_dir: Path,
+) -> dict[str, Any]:
+    """1k-A protocol: ``pairs`` of (video_id, sentence), one per test video -> metrics.
+
+    ``{"t2v", "v2t"}`` without inference tricks (what is reported), and under ``"dsl"`` the same with
+    dual-softmax re-weighting (uses the whole query set as a prior; reported separately, never mixed).
+    """
+    from models.evaluate import similarity
+
+    videos = [samples[v] for v, _ in pairs]
+    bank = cached_frames(videos, cfg["clip_rate"], cfg["frame_size"], cache_dir)
+    sim = similarity(model, tok, [s for _, s in pairs], bank)
+    return {**t2v_v2t(sim), "dsl": t2v_v2t(dual_softmax(sim)), "n": len(pairs)}
