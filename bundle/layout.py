@@ -12,6 +12,8 @@ Layout (DESIGN.md)::
         text_encoder.onnx   TEXT_ENCODER_INPUTS -> TEXT_ENCODER_OUTPUT
         tokenizer.json      Hugging Face ``tokenizers`` file for the text encoder
         moment_head.onnx    optional: MOMENT_HEAD_INPUTS -> MOMENT_HEAD_OUTPUTS (manifest "moment_head")
+        rerank.onnx         optional: RERANK_INPUTS -> RERANK_OUTPUT (manifest "rerank"); token-level
+                            models (ProTA) re-score the FAISS top candidates from their clips/ features
 
 ``clips/`` is read by the moment head at query time (memory-mapped, so moments need no video
 decoding); bundles without a moment head still carry it.
@@ -32,6 +34,7 @@ ITEMS = "items.sqlite"
 TEXT_ENCODER = "text_encoder.onnx"
 TOKENIZER = "tokenizer.json"
 MOMENT_HEAD = "moment_head.onnx"
+RERANK = "rerank.onnx"
 CLIPS_DIR = "clips"
 CLIPS_FEATURES = f"{CLIPS_DIR}/features.npy"
 CLIPS_OFFSETS = f"{CLIPS_DIR}/offsets.npy"
@@ -50,6 +53,14 @@ TEXT_ENCODER_OUTPUT = "embeddings"
 #    the longest window (in clips) it was trained on; longer videos are scored in overlapping windows.
 MOMENT_HEAD_INPUTS = ("input_ids", "attention_mask", "clips", "clip_mask")
 MOMENT_HEAD_OUTPUTS = ("spans", "span_scores", "saliency")
+
+# rerank.onnx: query (input_ids, attention_mask) (B, L) int64 + candidates' clip features (K, T, E) float32
+# with clip_mask (K, T) int64 -> scores (B, K) float32, the model's own pair score (higher is better).
+# Optional: no schema bump, a reader that does not know the file only verifies its checksum. The
+# manifest's "rerank" entry ({"candidates": N, ...}) says how many FAISS hits to re-score; the
+# candidates' features are the bundle's clips/ (for such a model they are its per-frame video tokens).
+RERANK_INPUTS = ("input_ids", "attention_mask", "clips", "clip_mask")
+RERANK_OUTPUT = "scores"
 
 ITEMS_SCHEMA = """
 CREATE TABLE items (

@@ -151,3 +151,23 @@ class ClipStore:
 
     def count(self, row: int) -> int:
         return int(self.offsets[row + 1] - self.offsets[row])
+
+    def padded(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Clips of ``rows`` as one batch: features (K, T, E) float32 zero-padded, mask (K, T) int64."""
+        counts = [self.count(r) for r in rows]
+        out = np.zeros((len(rows), max(counts, default=0), self.features.shape[1]), np.float32)
+        for i, r in enumerate(rows):
+            out[i, : counts[i]] = self.clips(r)
+        mask = (np.arange(out.shape[1])[None, :] < np.array(counts)[:, None]).astype(np.int64)
+        return out, mask
+
+
+def rerank_candidates(manifest: dict[str, Any]) -> int:
+    """How many FAISS hits the bundle's ``rerank.onnx`` re-scores; 0 when the bundle has no re-ranker."""
+    spec = manifest.get("rerank")
+    if not isinstance(spec, dict):
+        return 0
+    n = spec.get("candidates", 0)
+    if not isinstance(n, int) or n < 0:
+        raise BundleError(f"manifest rerank.candidates {n!r} is not a non-negative integer")
+    return n

@@ -27,6 +27,7 @@ from bundle.layout import (
     ITEMS_SCHEMA,
     MANIFEST,
     REQUIRED_FILES,
+    RERANK,
     SCHEMA_VERSION,
     STAGING_PREFIX,
     WORK_DIR,
@@ -67,6 +68,18 @@ def write_clips(staging: Path, clips: list[np.ndarray], dim: int) -> None:
     np.save(staging / CLIPS_OFFSETS, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
     feats = np.concatenate(clips) if lengths.sum() else np.zeros((0, dim), np.float32)
     np.save(staging / CLIPS_FEATURES, feats.astype(np.float16))
+
+
+def rerank_entry(staging: Path, candidates: int, **details: Any) -> dict[str, Any]:
+    """The manifest's ``"rerank"`` entry for a staged ``rerank.onnx`` re-scoring ``candidates`` FAISS hits.
+
+    ``details`` (model name, ONNX check error, ...) are recorded beside it for people, not readers.
+    """
+    if not (staging / RERANK).is_file():
+        raise BundleError(f"{staging}: no {RERANK} staged for the rerank entry")
+    if candidates < 1:
+        raise BundleError(f"{staging}: rerank candidates must be >= 1, got {candidates}")
+    return {"candidates": candidates, **details}
 
 
 def staging_dir(root: Path, collection: str) -> tuple[str, Path]:

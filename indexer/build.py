@@ -28,6 +28,7 @@ from xmr.errors import MediaError
 
 log = logging.getLogger(__name__)
 FACTORY = "Flat"
+RERANK_CANDIDATES = 50  # FAISS hits a token-level model (ProTA) re-scores per query (docs/benchmarks.md)
 
 
 @dataclass
@@ -110,6 +111,18 @@ def stage(staging: Path, emb: Embedded, embedder: Embedder) -> None:
     bundle.write_items(staging / bundle.ITEMS, rows)
 
 
+def stage_reranker(staging: Path, embedder: Embedder) -> dict[str, Any]:
+    """For a model that scores pairs itself (``pair_scores``, e.g. ProTA): stage its ONNX re-ranker and
+    return the manifest's ``rerank`` entry; ``{}`` for plain embedding models."""
+    if not hasattr(embedder.model, "pair_scores"):
+        return {}
+    from models.videotext.rerank import export_rerank
+
+    err = export_rerank(embedder.model, embedder.tokenizer, staging)
+    arch = str(embedder.cfg["arch"])
+    return {"rerank": bundle.rerank_entry(staging, RERANK_CANDIDATES, model=arch, onnx_max_abs_diff=err)}
+
+
 def build(
     manifest: Path,
     collection: str,
@@ -153,6 +166,7 @@ def build(
             "onnx_max_abs_diff": err,
             "skipped": [{"uri": u, "reason": r} for u, r in skipped],
         }
+        fields.update(stage_reranker(staging, embedder))
         path = bundle.publish(root, collection, version, staging, fields)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 import bundle
 from service.encoder import QueryEncoder
+from service.rerank import Reranker
 from service.searcher import Searcher
 from xmr.errors import BundleError, NotFound, NotReady
 
@@ -29,6 +30,7 @@ class LoadedBundle:
     manifest: dict[str, Any]
     encoder: QueryEncoder
     searcher: Searcher
+    reranker: Reranker | None = None  # token-level pair score over the top candidates (ProTA bundles)
 
     @property
     def model_id(self) -> str:
@@ -41,9 +43,13 @@ def load_bundle(path: Path, onnx_threads: int = 1, verify_checksums: bool = True
     try:
         encoder = QueryEncoder(path, threads=onnx_threads)
         searcher = Searcher(path)
+        n = bundle.rerank_candidates(manifest)
+        reranker = Reranker(path, encoder.tokenizer, n, onnx_threads) if n else None
+    except BundleError:
+        raise
     except Exception as exc:  # ORT / FAISS / sqlite raise their own types; all mean "unloadable"
         raise BundleError(f"{path}: cannot load ({type(exc).__name__}: {exc})") from exc
-    return LoadedBundle(manifest["collection"], manifest["version"], path, manifest, encoder, searcher)
+    return LoadedBundle(manifest["collection"], manifest["version"], path, manifest, encoder, searcher, reranker)
 
 
 class BundleStore:

@@ -29,7 +29,11 @@ from models.videotext.formats import read_jsfusion, require_captions, write_jsfu
 
 log = logging.getLogger(__name__)
 DOC = Path(__file__).resolve().parents[2] / "docs" / "results.md"
-CONFIGS = {"baseline_tiny": "baseline (CNN + temporal transformer)", "visern_tiny": "ViSERN (after)", "prota_tiny": "ProTA (after)"}
+CONFIGS = {
+    "baseline_tiny": "baseline (CNN + temporal transformer)",
+    "visern_tiny": "ViSERN (after)",
+    "prota_tiny": "ProTA (after)",
+}
 PAPERS = "ProTA, paper-reported, metric per abstract (t2v R@1 almost certainly): MSR-VTT 50.9, LSMDC 25.8, DiDeMo 47.2"
 
 
@@ -78,7 +82,9 @@ def table(rows: list[dict[str, Any]], key: str | None = None) -> str:
             if not rs:
                 continue
             res = [r[key] if key else r for r in rs]
-            cells = [spread([m[d][k] for m in res]) for d in ("t2v", "v2t") for k in ("R@1", "R@5", "R@10", "MdR", "MnR")]
+            cells = [
+                spread([m[d][k] for m in res]) for d in ("t2v", "v2t") for k in ("R@1", "R@5", "R@10", "MdR", "MnR")
+            ]
             name = label if trained else f"{label}, untrained"
             out.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + " |")
     return "\n".join(out)
@@ -96,14 +102,16 @@ def write_results(rows: list[dict[str, Any]], command: str) -> None:
         f"`{command}` — {trained[0]['n']} test videos (1k-A file), {trained[0]['epochs']} epochs, batch 32, lr 3e-3, "
         f"seeds {sorted({r['seed'] for r in trained})}; mean ± half range over seeds. MdR not floored (MSR-VTT "
         f"convention).\n\nWithout inference tricks (what we report):\n\n{table(rows)}\n\n"
-        f"With DSL (dual softmax over the test queries; an inference trick, shown apart):\n\n{table(trained, 'dsl')}\n\n"
-        f"Train loss first -> last epoch (mean ± half range): {losses}.\n\nTheirs (not comparable: other data): {PAPERS}. "
-        "ViSERN: no published number could be read (NF)."
+        "With DSL (dual softmax over the test queries; an inference trick, shown apart):\n\n"
+        f"{table(trained, 'dsl')}\n\nTrain loss first -> last epoch (mean ± half range): {losses}.\n\n"
+        f"Theirs (not comparable: other data): {PAPERS}. ViSERN: no published number could be read (NF)."
     )
     text = DOC.read_text()
     block = f"<!-- videotext:start -->\n{body}\n<!-- videotext:end -->"
     pattern = re.compile(r"<!-- videotext:start -->.*?<!-- videotext:end -->", re.S)
-    DOC.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n")
+    DOC.write_text(
+        pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    )
 
 
 def main() -> None:
@@ -127,7 +135,9 @@ def main() -> None:
             rows.append(run_one(args.data, args.out / f"{config}-s{seed}", config, seed, args.epochs, pairs))
             log.info("%s seed %d: t2v %s", config, seed, rows[-1]["t2v"])
     (args.out / "experiment.json").write_text(json.dumps(rows, indent=1))
-    write_results(rows, f"python -m models.videotext.experiment --data {args.data} --out {args.out} --epochs {args.epochs}")
+    write_results(
+        rows, f"python -m models.videotext.experiment --data {args.data} --out {args.out} --epochs {args.epochs}"
+    )
 
 
 if __name__ == "__main__":

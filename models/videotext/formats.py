@@ -123,7 +123,9 @@ def read_didemo(path: Path, video_dir: Path, split: str = "test") -> list[Paragr
         parts.sort(key=lambda p: p[0][0])
         sentences = [s for _, s in parts]
         vid = Path(video).stem
-        out.append(Paragraph(vid, "video", video_dir / video, split, [" ".join(sentences), *sentences], [w for w, _ in parts]))
+        out.append(
+            Paragraph(vid, "video", video_dir / video, split, [" ".join(sentences), *sentences], [w for w, _ in parts])
+        )
     return out
 
 

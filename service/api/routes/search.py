@@ -25,8 +25,12 @@ def encode_and_rank(live: LoadedBundle, req: SearchRequest, metrics: Metrics, t0
 
 def rank(live: LoadedBundle, req: SearchRequest, vec: np.ndarray, metrics: Metrics, t0: float) -> SearchResponse:
     """Search ``vec`` (1, E) in the bundle and build the response; ``t0`` is when the request began."""
+    depth = max(req.k, live.reranker.candidates) if live.reranker else req.k
     with metrics.stage("search"):
-        ranked = live.searcher.search(vec, req.k, req.modality)[0]
+        ranked = live.searcher.search(vec, depth, req.modality)[0]
+    if live.reranker:  # token-level models (ProTA) re-score the top candidates (service/rerank.py)
+        with metrics.stage("rerank"):
+            ranked = live.reranker.rerank(req.query, ranked)[: req.k]
     with metrics.stage("join"):
         items = live.searcher.items([row for row, _ in ranked])
     hits = [
