@@ -53,3 +53,12 @@ def dual_softmax(sim: np.ndarray, temperature: float = 0.01) -> np.ndarray:
     prior = np.exp(z - z.max(0, keepdims=True))
     prior /= prior.sum(0, keepdims=True)  # softmax over queries (axis 0), per video
     return sim * prior * len(sim)
+
+
+def t2v_v2t_dsl(sim: np.ndarray, temperature: float = 0.01) -> dict[str, dict[str, float]]:
+    """``t2v_v2t`` under DSL: t2v re-weights each video's column over the queries, v2t each query's
+    row over the videos (the prior always runs over the side being retrieved against)."""
+    idx = np.arange(sim.shape[0])
+    t2v = retrieval_metrics(gt_ranks(dual_softmax(sim, temperature), idx))
+    v2t = retrieval_metrics(gt_ranks(dual_softmax(sim.T, temperature), idx))
+    return {"t2v": t2v, "v2t": v2t}

@@ -12,7 +12,7 @@ import torch
 from tokenizers import Tokenizer
 
 from models.data.datasets import FrameBank, Sample, cached_frames
-from models.metrics import dual_softmax, t2v_v2t
+from models.metrics import t2v_v2t, t2v_v2t_dsl
 from models.tokenizer import encode
 
 
@@ -50,10 +50,16 @@ def evaluate_pairs(
 
     ``{"t2v", "v2t"}`` without inference tricks (what is reported), and under ``"dsl"`` the same with
     dual-softmax re-weighting (uses the whole query set as a prior; reported separately, never mixed).
+    Token-level models also get ``"global"``: the cosine of their pooled vectors alone (the FAISS stage).
     """
     from models.evaluate import similarity
 
     videos = [samples[v] for v, _ in pairs]
     bank = cached_frames(videos, cfg["clip_rate"], cfg["frame_size"], cache_dir)
     sim = similarity(model, tok, [s for _, s in pairs], bank)
-    return {**t2v_v2t(sim), "dsl": t2v_v2t(dual_softmax(sim)), "n": len(pairs)}
+    out = {**t2v_v2t(sim), "dsl": t2v_v2t_dsl(sim), "n": len(pairs)}
+    if hasattr(model, "score_matrix"):
+        from models.evaluate import embed_bank, embed_texts
+
+        out["global"] = t2v_v2t(embed_texts(model, tok, [s for _, s in pairs]) @ embed_bank(model, bank).T)
+    return out
