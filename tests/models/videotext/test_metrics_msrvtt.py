@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.metrics import dual_softmax, gt_ranks, retrieval_metrics, t2v_v2t
+from models.metrics import dual_softmax, gt_ranks, retrieval_metrics, t2v_v2t, t2v_v2t_dsl
 
 
 def reference_compute_metrics(x: np.ndarray) -> dict[str, float]:
@@ -60,3 +60,13 @@ def test_dual_softmax_hand_worked() -> None:
     sim = np.array([[1.0, 0.0], [0.0, 1.0]])
     p = np.exp(1) / (np.exp(1) + 1)  # column softmax at temperature 1
     np.testing.assert_allclose(dual_softmax(sim, 1.0), [[2 * p, 0.0], [0.0, 2 * p]])
+
+
+def test_dsl_runs_its_prior_over_the_retrieved_side_in_each_direction() -> None:
+    # v2t: query 0 (a "hub" text) is the best text for every video; DSL over the texts of each video
+    # is what fixes v2t, so the v2t result must use the transposed re-weighting.
+    sim = np.array([[0.9, 0.8, 0.85], [0.1, 0.7, 0.2], [0.0, 0.1, 0.6]])
+    assert t2v_v2t(sim)["v2t"]["R@1"] == pytest.approx(100 / 3)
+    dsl = t2v_v2t_dsl(sim, temperature=0.05)
+    assert dsl["v2t"]["R@1"] == 100.0
+    assert dsl["t2v"] == t2v_v2t(dual_softmax(sim, 0.05))["t2v"]
