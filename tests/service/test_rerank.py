@@ -118,3 +118,14 @@ def test_rerank_path_never_imports_torch(prota_root: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", script, str(prota_root)], capture_output=True, text=True, check=True)
     assert "LEAKED []" in out.stdout, out.stdout + out.stderr
+
+
+def test_only_the_bundle_package_spells_the_reranker_file() -> None:
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(p.relative_to(root))
+        for pkg in ("indexer", "service", "models", "xmr", "benchmarks")
+        for p in (root / pkg).rglob("*.py")
+        if f'"{bundle.RERANK}"' in p.read_text() or f"'{bundle.RERANK}'" in p.read_text()
+    ]
+    assert not offenders, offenders
