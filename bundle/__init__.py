@@ -40,9 +40,11 @@ from bundle.reader import (
     verify,
 )
 from bundle.writer import (
+    build_alive,
     collect_garbage,
     new_version_id,
     publish,
+    remove_abandoned_staging,
     rerank_entry,
     set_current,
     staging_dir,
@@ -73,6 +75,7 @@ __all__ = [
     "ClipStore",
     "Item",
     "ItemsDB",
+    "build_alive",
     "collect_garbage",
     "list_collections",
     "list_versions",
@@ -81,6 +84,7 @@ __all__ = [
     "rerank_entry",
     "read_current",
     "read_manifest",
+    "remove_abandoned_staging",
     "rerank_candidates",
     "set_current",
     "sha256_file",

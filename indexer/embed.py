@@ -55,7 +55,7 @@ class Embedder:
         """``device``: a torch device name; default the best available (CUDA when present, else CPU)."""
         import torch
 
-        from models.train import load_trained
+        from models.checkpoint import load_trained
 
         model, self.tokenizer, self.cfg = load_trained(run_dir)
         self.model: Any = model  # a models.DualEncoder; typed loosely so indexer/ stays torch-stub free

@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from models.options import TrainOptions, default
+
 console = Console(stderr=True)
 
 
@@ -27,21 +29,18 @@ def demo_data(
 def train(
     data: Path = typer.Option(Path("data/demo"), help="Corpus folder (msrvtt.json + manifest.jsonl)."),
     out: Path = typer.Option(Path("runs/demo"), help="Run folder for checkpoints."),
-    config: str = typer.Option("baseline", help="Model config name (models/configs) or path."),
-    epochs: int = typer.Option(12, min=1),
-    batch_size: int = typer.Option(64, min=2),
-    lr: float = typer.Option(2e-3),
-    seed: int = typer.Option(0),
+    config: str = typer.Option(default("config"), help="Model config name (models/configs) or path."),
+    epochs: int = typer.Option(default("epochs"), min=1),
+    batch_size: int = typer.Option(default("batch_size"), min=2),
+    lr: float = typer.Option(default("lr"), help="Peak learning rate of the one-cycle schedule."),
+    seed: int = typer.Option(default("seed")),
     resume: bool = typer.Option(False, "--resume", help="Continue from <out>/last.pt."),
     max_steps: int = typer.Option(0, help="Stop after this many steps (0 = no limit)."),
     max_minutes: float = typer.Option(0.0, help="Stop after the epoch that passes this budget (0 = none)."),
 ) -> None:
     """Train the dual encoder with symmetric InfoNCE; checkpoints every epoch."""
-    from models.train import TrainOptions
     from models.train import train as run
 
-    if not (data / "msrvtt.json").is_file():
-        raise typer.BadParameter(f"{data}/msrvtt.json not found; run `xmr demo-data --out {data}`", param_hint="--data")
     metrics = run(
         TrainOptions(data, out, config, epochs, batch_size, lr, seed, resume, max_steps or None, max_minutes or None)
     )
@@ -56,10 +55,10 @@ def evaluate(
     paraphrase: bool = typer.Option(False, "--paraphrase", help="Query with paraphrased captions (videos)."),
 ) -> None:
     """Text->video and video->text R@1/5/10, MdR, MnR (and text->image) on a split."""
+    from models.checkpoint import load_trained
     from models.data.datasets import load_corpus
     from models.data.paraphrase import paraphrase as rewrite
     from models.evaluate import evaluate_split
-    from models.train import load_trained
 
     model, tok, cfg = load_trained(run)
     metrics = evaluate_split(
@@ -75,8 +74,8 @@ def export(
     out: Path = typer.Option(None, help="Output folder (default <run>/export)."),
 ) -> None:
     """Export the text encoder to ONNX (+ tokenizer.json); fails if ONNX and torch differ > 1e-4."""
+    from models.checkpoint import load_trained
     from models.export import export_text_encoder
-    from models.train import load_trained
 
     model, tok, _ = load_trained(run)
     target = out or run / "export"

@@ -1,7 +1,8 @@
 """Training loop for the dual encoder: progress bar, per-epoch checkpoints, ``--resume``.
 
 A run directory holds ``config.json``, ``tokenizer.json``, ``last.pt`` (model + optimizer + epoch)
-and ``metrics.jsonl`` (one line per epoch: train loss, val R@K).
+and ``metrics.jsonl`` (one line per epoch: train loss, val R@K). Loading a finished run for use
+(eval, export, indexing) is models/checkpoint.py.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +19,15 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from bundle import TOKENIZER
+from models.checkpoint import read_checkpoint
 from models.data.datasets import FrameBank, Sample, cached_frames, load_corpus
 from models.evaluate import evaluate_split
 from models.factory import build_model, load_config, text_encoder_class
+from models.options import TrainOptions
 from models.tokenizer import encode, load_tokenizer
+from xmr.errors import DataError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainOptions:
-    data: Path
-    out: Path
-    config: str = "baseline"
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 1e-3
-    seed: int = 0
-    resume: bool = False
-    max_steps: int | None = None  # stop early (tests, smoke runs)
-    max_minutes: float | None = None  # stop at the end of the epoch that passes this budget
-    threads: int | None = None
 
 
 def pick_captions(samples: list[Sample], rng: np.random.Generator) -> list[str]:
@@ -77,23 +65,11 @@ def save_checkpoint(
     tmp.replace(path)  # a crash mid-save never leaves a truncated last.pt
 
 
-def load_trained(run_dir: Path) -> tuple[torch.nn.Module, Tokenizer, dict[str, Any]]:
-    """Model (eval mode), tokenizer and config from a run directory or a ``.pt`` file inside one."""
-    run_dir = run_dir.parent if run_dir.suffix == ".pt" else run_dir
-    ckpt_path = run_dir / "last.pt"
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {ckpt_path}; train one with `xmr train`")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    model = build_model(ckpt["config"], ckpt["vocab_size"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), load_tokenizer(run_dir / TOKENIZER), ckpt["config"]
-
-
 def _setup(opts: TrainOptions) -> tuple[dict[str, Any], Tokenizer, list[Sample]]:
     samples = [s for s in load_corpus(opts.data) if s.captions]
     train = [s for s in samples if s.split == "train"]
     if not train:
-        raise ValueError(f"{opts.data}: no training items with captions")
+        raise DataError(f"{opts.data}: the training split is empty (no train items with captions)")
     opts.out.mkdir(parents=True, exist_ok=True)
     if opts.resume and (opts.out / "config.json").is_file():
         cfg = json.loads((opts.out / "config.json").read_text())
@@ -136,7 +112,7 @@ def _resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> t
     """Load ``path`` into model and optimizer; return (first epoch to run, steps done)."""
     if not path.is_file():
         return 0, 0
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(path)  # CheckpointError names a corrupt last.pt
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     log.info("resumed from %s at epoch %d", path, ckpt["epoch"] + 1)

@@ -5,10 +5,11 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from models.checkpoint import load_trained
 from models.data.datasets import load_corpus
 from models.evaluate import evaluate_split
 from models.export import export_text_encoder
-from models.train import TrainOptions, load_trained, train
+from models.train import TrainOptions, train
 
 
 def test_training_learns_and_writes_checkpoints(trained_run: Path) -> None:
