@@ -154,12 +154,13 @@ class ClipStore:
 
     def padded(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Clips of ``rows`` as one batch: features (K, T, E) float32 zero-padded, mask (K, T) int64."""
-        counts = [self.count(r) for r in rows]
-        out = np.zeros((len(rows), max(counts, default=0), self.features.shape[1]), np.float32)
-        for i, r in enumerate(rows):
-            out[i, : counts[i]] = self.clips(r)
-        mask = (np.arange(out.shape[1])[None, :] < np.array(counts)[:, None]).astype(np.int64)
-        return out, mask
+        starts = self.offsets[np.asarray(rows, np.int64)]  # (K,)
+        counts = self.offsets[np.asarray(rows, np.int64) + 1] - starts
+        mask = np.arange(int(counts.max(initial=0)))[None, :] < counts[:, None]  # (K, T) bool
+        out = np.zeros((len(rows), mask.shape[1], self.features.shape[1]), np.float32)
+        # one gather from the memory map: the clips of row k are features[starts[k] : starts[k] + counts[k]]
+        out[mask] = self.features[(starts[:, None] + np.arange(mask.shape[1])[None, :])[mask]]
+        return out, mask.astype(np.int64)
 
 
 def rerank_candidates(manifest: dict[str, Any]) -> int:
