@@ -139,7 +139,7 @@ def _didemo_entry(path: Path, i: int, entry: object) -> tuple[str, str, list[flo
     times = entry.get("times")
     if not isinstance(times, list) or not times or any(not isinstance(t, list) or len(t) != 2 for t in times):
         raise DatasetError(f"{path}: entry {i} ({entry['video']}) has no [first, last] segment times")
-    first = float(np.median([t[0] for t in times]))  # annotators disagree; the median is DiDeMo's own choice
+    first = float(np.median([t[0] for t in times]))  # annotators disagree; their median (ours)
     last = float(np.median([t[1] for t in times]))
     return entry["video"], desc, [first * DIDEMO_SEGMENT_S, (last + 1) * DIDEMO_SEGMENT_S]
 
