@@ -49,8 +49,9 @@ def protocol_file(data: Path) -> list[tuple[str, str]]:
 
 def run_one(data: Path, out: Path, config: str, seed: int, epochs: int, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Train one (config, seed) and evaluate it on the protocol pairs; epochs=0 evaluates at init."""
+    from models.checkpoint import load_trained
     from models.factory import build_model, load_config, text_encoder_class
-    from models.train import TrainOptions, load_trained, train
+    from models.train import TrainOptions, train
 
     samples = {s.id: s for s in load_corpus(data)}
     t0 = time.process_time()  # CPU seconds: the budget that counts on a shared machine

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from models.data.datasets import Sample
-from xmr.errors import ManifestError
+from xmr.errors import DataError
 
 JSFUSION_HEADER = ["key", "vid_key", "video_id", "sentence"]
 DIDEMO_SEGMENT_S = 5.0  # DiDeMo annotates 5-second segments
 
 
-class DatasetError(ManifestError):
+class DatasetError(DataError):
     """A data set file or one of its entries is malformed (the message names file and entry)."""
 
 

@@ -20,6 +20,7 @@ from torch import nn
 from bundle import RERANK, RERANK_INPUTS, RERANK_OUTPUT
 from models.export import CHECK_TEXTS, OPSET
 from models.tokenizer import encode
+from xmr.errors import ExportError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def check_inputs(model: Any, tok: Tokenizer, seed: int = 0) -> tuple[np.ndarray,
 
 
 def export_rerank(model: Any, tok: Tokenizer, out_dir: Path, atol: float = 1e-4) -> float:
-    """Write ``rerank.onnx`` into ``out_dir``; return max |onnx - torch| (RuntimeError above ``atol``)."""
+    """Write ``rerank.onnx`` into ``out_dir``; return max |onnx - torch| (ExportError above ``atol``)."""
     model.cpu().eval()
     path = out_dir / RERANK
     inputs = check_inputs(model, tok)
@@ -64,7 +65,7 @@ def export_rerank(model: Any, tok: Tokenizer, out_dir: Path, atol: float = 1e-4)
     )
     err = max_abs_diff(model, path, inputs)
     if err > atol:
-        raise RuntimeError(f"ONNX re-ranker differs from torch by {err:.2e} (> {atol:.0e})")
+        raise ExportError(f"{path}: ONNX re-ranker differs from torch by {err:.2e} (> atol {atol:.0e})")
     log.info("exported %s (max |onnx - torch| = %.2e)", path, err)
     return err
 

@@ -50,8 +50,8 @@ def test_manifest_names_the_reranker(live: LoadedBundle) -> None:
 def test_service_scores_equal_torch_on_the_bundles_features(
     live: LoadedBundle, videotext_runs: dict[str, Path]
 ) -> None:
+    from models.checkpoint import load_trained
     from models.tokenizer import encode
-    from models.train import load_trained
 
     assert live.reranker is not None
     model, tok, _ = load_trained(videotext_runs["prota_tiny"])
@@ -68,8 +68,8 @@ def test_service_scores_equal_torch_on_the_bundles_features(
 def test_bundle_clips_are_the_models_video_tokens(
     live: LoadedBundle, videotext_runs: dict[str, Path], corpus: Path
 ) -> None:
+    from models.checkpoint import load_trained
     from models.data.media import decode_video
-    from models.train import load_trained
 
     model, _, cfg = load_trained(videotext_runs["prota_tiny"])
     row = int(live.searcher.rows_by_modality["video"][0])

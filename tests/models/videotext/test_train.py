@@ -8,11 +8,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from models.checkpoint import load_trained
 from models.data.datasets import load_corpus
 from models.evaluate import evaluate_split
 from models.export import export_text_encoder
 from models.factory import build_model
-from models.train import load_trained
 from models.videotext.rerank import check_inputs, export_rerank
 
 pytestmark = pytest.mark.slow
