@@ -14,6 +14,8 @@ from tokenizers import Tokenizer
 from models.data.datasets import FrameBank, Sample, cached_frames
 from models.metrics import t2v_v2t, t2v_v2t_dsl
 from models.tokenizer import encode
+from models.videotext.features import FeatureBank, load_feature_bank
+from xmr.errors import ConfigError
 
 
 @torch.no_grad()
@@ -63,3 +65,28 @@ def evaluate_pairs(
 
         out["global"] = t2v_v2t(embed_texts(model, tok, [s for _, s in pairs]) @ embed_bank(model, bank).T)
     return out
+
+
+@torch.no_grad()
+def embed_features(model: Any, bank: FeatureBank, batch_size: int = 64) -> np.ndarray:
+    """(N, E) video embeddings from precomputed region features (models whose video tower has
+    ``encode_features``, e.g. ViSERN) instead of decoded frames."""
+    if not hasattr(model.vision, "encode_features"):
+        raise ConfigError(f"model {model.cfg.get('name', model.cfg['arch'])!r} cannot read region feature files")
+    out = []
+    for i in range(0, len(bank.ids), batch_size):
+        feats, mask = bank.batch(np.arange(i, min(i + batch_size, len(bank.ids))))
+        out.append(model.vision.encode_features(torch.from_numpy(feats), torch.from_numpy(mask))[0].numpy())
+    return np.concatenate(out)
+
+
+def evaluate_pairs_features(
+    model: Any, tok: Tokenizer, pairs: list[tuple[str, str]], feature_dir: Path
+) -> dict[str, Any]:
+    """1k-A metrics with the videos read from ``<feature_dir>/<video_id>.npy|.npz`` (frames x regions x dim)."""
+    from models.evaluate import embed_texts
+
+    regions, dim = model.vision.reason.pos.shape[0], model.vision.region_dim
+    bank = load_feature_bank(feature_dir, [v for v, _ in pairs], regions, dim)
+    sim = embed_texts(model, tok, [s for _, s in pairs]) @ embed_features(model, bank).T
+    return {**t2v_v2t(sim), "n": len(pairs)}

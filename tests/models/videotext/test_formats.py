@@ -160,3 +160,34 @@ def test_missing_feature_file_names_the_video(tmp_path: Path) -> None:
     np.savez(tmp_path / "v1.npz", other=np.zeros(3))
     with pytest.raises(DatasetError, match=r"v1.npz: no 'features' array \(has \['other'\]\)"):
         load_feature_bank(tmp_path, ["v1"], regions=4, dim=8)
+
+
+def test_visern_evaluates_from_region_feature_files_as_from_frames(tmp_path: Path) -> None:
+    """Feature files holding the CNN's own grid regions give the same 1k-A metrics as decoding."""
+    import torch
+
+    from models.data.datasets import FrameBank
+    from models.evaluate import embed_bank, embed_texts
+    from models.factory import build_model, load_config
+    from models.metrics import t2v_v2t
+    from models.tokenizer import build_tokenizer
+    from models.videotext.evaluation import embed_features, evaluate_pairs_features
+    from models.videotext.features import load_feature_bank
+
+    torch.manual_seed(0)
+    pairs = [(f"v{i}", f"a {c} {i} moves left") for i, c in enumerate(["red", "blue", "green", "yellow"])]
+    tok = build_tokenizer([s for _, s in pairs])
+    model = build_model(load_config("visern_tiny"), tok.get_vocab_size()).eval()
+    rng = np.random.default_rng(0)
+    lengths = np.array([3, 5, 2, 4])
+    frames = rng.integers(0, 255, (4, 5, 32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        for i, n in enumerate(lengths):
+            x = torch.from_numpy(frames[i, :n]).permute(0, 3, 1, 2).float() / 255
+            np.save(tmp_path / f"v{i}.npy", model.vision.regions(x).numpy())  # (T, 16, C)
+    bank = FrameBank([v for v, _ in pairs], frames, lengths)
+    want = t2v_v2t(embed_texts(model, tok, [s for _, s in pairs]) @ embed_bank(model, bank).T)
+    from_files = embed_features(model, load_feature_bank(tmp_path, [v for v, _ in pairs], 16, 64))
+    np.testing.assert_allclose(from_files, embed_bank(model, bank), atol=1e-5)
+    got = evaluate_pairs_features(model, tok, pairs, tmp_path)
+    assert got["n"] == 4 and got["t2v"] == want["t2v"] and got["v2t"] == want["v2t"]
