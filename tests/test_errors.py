@@ -123,3 +123,23 @@ def test_data_errors_are_xmr_errors() -> None:
 
     with pytest.raises(DataError, match="nowhere/msrvtt.json not found"):
         read_msrvtt(Path("/nowhere/msrvtt.json"))
+
+
+def test_a_late_import_of_a_train_module_is_the_same_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where the up-front check passes but a train-extra module still fails to import (a partial
+    install), the user gets the same line; any other missing module stays a traceback (a bug)."""
+
+    def broken(name: str) -> object:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    monkeypatch.setattr(cli, "require_train_extra", lambda command: None)
+    monkeypatch.setattr(sys, "argv", ["xmr", "train"])
+    monkeypatch.setattr(cli, "build_app", lambda command: broken("torch.nn"))
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    one_line_error((int(exc.value.code or 0), capsys.readouterr().err), "(torch missing): pip install 'xmr[train]'")
+    monkeypatch.setattr(cli, "build_app", lambda command: broken("not_ours"))
+    with pytest.raises(ModuleNotFoundError, match="not_ours"):
+        cli.main()
