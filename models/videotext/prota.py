@@ -22,6 +22,7 @@ from torch import nn
 from models.dual_encoder import DualEncoder
 from models.registry import LOSSES, MODELS
 from models.videotext.scoring import ProTAScorer, pooled
+from xmr.errors import ConfigError
 
 
 @LOSSES.register("adaptive_infonce")
@@ -57,6 +58,10 @@ class ProTA(DualEncoder):
 
     def __init__(self, cfg: dict[str, Any], vocab_size: int) -> None:
         super().__init__(cfg, vocab_size)
+        if not hasattr(self.text, "encode_tokens"):
+            raise ConfigError(
+                f"prota needs a text encoder with per-token outputs; {cfg.get('text_encoder')!r} has none"
+            )
         self.scorer = ProTAScorer(cfg["embed_dim"], lam=float(cfg.get("lam", 10.0)))
         self.loss = LOSSES.get(cfg["loss"])(temperature=cfg["temperature"], **cfg.get("loss_args", {}))
         self.beta = float(cfg.get("beta", 1e-3))
