@@ -106,3 +106,18 @@ def test_visern_precomputed_regions_equal_the_frame_path() -> None:
         b = enc.encode_features(regions, mask)
     torch.testing.assert_close(a[0], b[0])
     torch.testing.assert_close(a[1][mask > 0], b[1][mask > 0])
+
+
+def test_prota_pair_scores_do_not_depend_on_padding() -> None:
+    from models.factory import build_model, load_config
+
+    model = build_model(load_config("prota_tiny"), vocab_size=30).eval()
+    for head in (model.scorer.logvar_t, model.scorer.logvar_v):
+        torch.nn.init.normal_(head.weight, std=0.3)
+    ids = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
+    clips = unit(2, 5, 64)
+    clip_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
+    with torch.no_grad():
+        both = model.pair_scores(ids, (ids > 0).long(), clips, clip_mask)
+        alone = model.pair_scores(ids[1:, :2], torch.ones(1, 2, dtype=torch.long), clips[1:, :2], clip_mask[1:, :2])
+    assert both[1, 1].item() == pytest.approx(alone[0, 0].item(), abs=1e-5)
