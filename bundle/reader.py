@@ -19,9 +19,13 @@ from bundle.layout import (
     ITEMS,
     ITEMS_BY_ROWS,
     MANIFEST,
+    MEDIA_ROOT,
+    MOMENT_HEAD,
+    MOMENT_HEAD_FIELDS,
     REQUIRED_FILES,
     ROWS_BY_MODALITY,
     SCHEMA_VERSION,
+    SEGMENTS_ALL,
     Item,
 )
 from xmr.errors import BundleError
@@ -100,7 +104,29 @@ def verify(path: Path) -> dict[str, Any]:
         got = sha256_file(f)
         if got != want:
             raise BundleError(f"{path}: checksum mismatch for {name} (manifest {want[:12]}..., file {got[:12]}...)")
+    moment_head_entry(path, manifest)
     return manifest
+
+
+def moment_head_entry(path: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's "moment_head" entry, or None for a bundle without a moment head (it still serves search).
+
+    The head is optional but must be whole: an entry without its listed graph (or the reverse), a missing
+    field, or a clip rate other than the clips' is refused with a ``BundleError`` naming it.
+    """
+    entry, listed = manifest.get("moment_head"), MOMENT_HEAD in manifest.get("files", {})
+    if entry is None and not listed:
+        return None
+    if not isinstance(entry, dict) or not listed:
+        raise BundleError(f"{path}: {MOMENT_HEAD} and the manifest's moment_head entry must come together")
+    if missing := [f for f in MOMENT_HEAD_FIELDS if f not in entry]:
+        raise BundleError(f"{path}: manifest moment_head lacks {missing}")
+    if int(entry["span_clips"]) < 1 or float(entry["clip_rate"]) != float(manifest.get("clip_rate", 0)):
+        raise BundleError(
+            f"{path}: moment_head span_clips {entry['span_clips']} / clip_rate {entry['clip_rate']} "
+            f"do not fit the clips (clip_rate {manifest.get('clip_rate')})"
+        )
+    return entry
 
 
 def row_to_item(row: tuple[Any, ...]) -> Item:
@@ -128,6 +154,15 @@ class ItemsDB:
             found = self.db.execute(ITEMS_BY_ROWS.format(marks=",".join("?" * len(rows))), rows).fetchall()
         return {r[0]: row_to_item(r) for r in found}
 
+    def segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment: ``item`` (N,) int64 items row of segment (= FAISS id) i, ``bounds`` (N, 2) seconds."""
+        with self._lock:
+            found = self.db.execute(SEGMENTS_ALL).fetchall()
+        if [r[0] for r in found] != list(range(len(found))):
+            raise BundleError(f"{ITEMS}: segment rows are not 0..{len(found) - 1}")
+        item = np.array([r[1] for r in found], np.int64)
+        return item, np.array([r[2:] for r in found], np.float64).reshape(-1, 2)
+
     def by_id(self, item_id: str) -> Item | None:
         with self._lock:
             row = self.db.execute(ITEM_BY_ID, (item_id,)).fetchone()
@@ -135,6 +170,19 @@ class ItemsDB:
 
     def close(self) -> None:
         self.db.close()
+
+
+def media_path(manifest: dict[str, Any], item: Item, media_root: Path | None = None) -> Path:
+    """Where ``item``'s file is on this server: its uri resolved against the bundle's media root, or
+    against ``media_root`` when given (the same tree mounted elsewhere). An absolute uri under the
+    bundle's media root moves with it; any other absolute uri is used as is."""
+    recorded = Path(str(manifest.get(MEDIA_ROOT, ".")))
+    uri = Path(item.uri)
+    if uri.is_absolute():
+        if media_root is None or not uri.is_relative_to(recorded):
+            return uri
+        uri = uri.relative_to(recorded)
+    return (media_root or recorded) / uri
 
 
 class ClipStore:
@@ -148,6 +196,11 @@ class ClipStore:
         """(T, E) float32 features of item ``row``'s clips; (0, E) for images."""
         a, b = int(self.offsets[row]), int(self.offsets[row + 1])
         return np.asarray(self.features[a:b], dtype=np.float32)
+
+    def window(self, row: int, a: int, b: int) -> np.ndarray:
+        """(b - a, E) float32 features of clips ``[a, b)`` of item ``row``: only those pages are read."""
+        start = int(self.offsets[row])
+        return np.asarray(self.features[start + a : start + b], dtype=np.float32)
 
     def count(self, row: int) -> int:
         return int(self.offsets[row + 1] - self.offsets[row])

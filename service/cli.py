@@ -59,3 +59,18 @@ def serve(
     if not settings.root.is_dir():
         raise BundleError(f"bundle root {settings.root} is not a directory; build a bundle with `xmr index build`")
     run(settings, log_level)
+
+
+def serve_moments(
+    root: Path | None = typer.Option(None, help="Bundle root (<root>/<collection>/CURRENT). [env XMR_ROOT; bundles]"),
+    host: str | None = typer.Option(None, help="Interface to bind. [env XMR_HOST; 127.0.0.1]"),
+    port: int | None = typer.Option(None, help="TCP port. [env XMR_PORT; 8000]"),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Serve only the moment endpoints (/v1/moments, /v1/moments/batch) for a search service whose
+    XMR_MOMENTS_URL points here. Never imports torch."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    settings = build_settings(Settings, root=root, host=host, port=port, role="moments")
+    if not settings.root.is_dir():
+        raise BundleError(f"bundle root {settings.root} is not a directory; build a bundle with `xmr index build`")
+    run(settings, log_level)

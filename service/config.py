@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,10 +20,17 @@ class Settings(BaseSettings):
     poll_seconds: float = 2.0  # how often CURRENT is re-read for hot reload; 0 disables polling
     onnx_threads: int = 1  # ONNX Runtime intra-op threads; 1 keeps ORT and FAISS from fighting for cores
     verify_checksums: bool = True
+    media_root: Path | None = None  # where the indexed media folder is mounted here; default: the bundle's media_root
     batch_max: int = 32  # most queries encoded in one ONNX call
     batch_min_encode_ms: float = 1.0  # encoders faster than this skip batching: the queue would cost more
     batch_wait_ms: float = 0.0  # extra wait for company; at 0 a batch is what queued while all slots were busy
     batch_in_flight: int = 2  # batches encoded concurrently (one ONNX thread each): about the core count
+    role: Literal["all", "moments"] = "all"  # "moments": `xmr serve-moments`, only the moment endpoints
+    moments_url: str | None = None  # search gets hits' moments from this `xmr serve-moments` (else in process)
+    moments_timeout_s: float = 2.0  # per call to the moment service
+    moments_retries: int = 1  # extra tries after a failed call (refused, timed out, 5xx), with backoff
+    moments_breaker_failures: int = 3  # failed calls in a row that open the circuit ...
+    moments_breaker_s: float = 10.0  # ... for this long: searches answer without moments, at once
 
 
 @lru_cache

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from service.batcher import MicroBatcher
 from service.config import Settings
 from service.metrics import Metrics
+from service.remote_moments import RemoteMoments
 from service.store import BundleStore
 
 
@@ -32,7 +33,13 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_remote_moments(request: Request) -> RemoteMoments | None:
+    remote: RemoteMoments | None = getattr(request.app.state, "remote_moments", None)
+    return remote
+
+
 StoreDep = Annotated[BundleStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+RemoteMomentsDep = Annotated[RemoteMoments | None, Depends(get_remote_moments)]

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service import errors
-from service.api.routes import health, items, media, search
+from service.api.routes import health, items, media, moments, search
 from service.batcher import MicroBatcher
 from service.config import Settings, get_settings
 from service.limits import BodyLimit
 from service.metrics import Metrics, RequestTimer
+from service.remote_moments import CircuitBreaker, RemoteMoments
 from service.store import BundleStore
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.batch_max, settings.batch_wait_ms, metrics.batch_sizes.observe, settings.batch_in_flight
         )
         app.state.batcher.start()
+        app.state.remote_moments = remote_moments(settings)
         yield
+        if app.state.remote_moments:
+            app.state.remote_moments.close()
         await app.state.batcher.stop()
         if poller:
             poller.cancel()
@@ -56,9 +60,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
-    for module in (search, items, media, health):
+    for module in (search, moments, items, media, health) if settings.role == "all" else (moments, health):
         app.include_router(module.router)
     return app
+
+
+def remote_moments(settings: Settings) -> RemoteMoments | None:
+    """The client of a separate moment service when ``XMR_MOMENTS_URL`` is set (search then asks it)."""
+    if not settings.moments_url or settings.role == "moments":
+        return None
+    breaker = CircuitBreaker(settings.moments_breaker_failures, settings.moments_breaker_s)
+    return RemoteMoments(settings.moments_url, settings.moments_timeout_s, settings.moments_retries, breaker)
 
 
 def app_from_env() -> FastAPI:

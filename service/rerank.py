@@ -17,6 +17,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from bundle import RERANK, RERANK_INPUTS, RERANK_OUTPUT, ClipStore
+from service.searcher import Ranked
 
 
 class Reranker:
@@ -43,17 +44,18 @@ class Reranker:
         out = self.session.run([RERANK_OUTPUT], feeds)[0]
         return np.asarray(out[0], np.float32)
 
-    def rerank(self, query: str, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        """``ranked`` (row, score) best first -> the same hits with the videos among the first
-        ``candidates`` re-scored and reordered in the slots videos held; the rest unchanged."""
+    def rerank(self, query: str, ranked: list[Ranked]) -> list[Ranked]:
+        """``ranked`` hits best first -> the same hits with the videos among the first ``candidates``
+        re-scored and reordered in the slots videos held (each keeps its best FAISS segment); the rest
+        unchanged. A long video is scored on all its clips, not only its best segment's."""
         head, tail = ranked[: self.candidates], ranked[self.candidates :]
-        slots = [i for i, (row, _) in enumerate(head) if self.clips.count(row) > 0]
+        slots = [i for i, hit in enumerate(head) if self.clips.count(hit.row) > 0]
         if len(slots) < 2:
             return ranked
-        rows = [head[i][0] for i in slots]
-        new = self.scores(query, rows)
+        videos = [head[i] for i in slots]
+        new = self.scores(query, [hit.row for hit in videos])
         order = np.argsort(-new, kind="stable")
         out = list(head)
         for slot, j in zip(slots, order, strict=True):
-            out[slot] = (rows[j], float(new[j]))
+            out[slot] = videos[j]._replace(score=float(new[j]))
         return out + tail

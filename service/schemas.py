@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
+MAX_MOMENTS_PER_HIT = 20
+DEFAULT_MOMENTS_PER_HIT = 3
 
 Modality = Literal["video", "image", "all"]
 
@@ -24,6 +26,10 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=1, le=MAX_K, description="How many hits to return.")
     modality: Modality = Field("all", description="Restrict hits to videos, images, or both.")
     collection: str | None = Field(None, max_length=200, description="Collection; default: the server's default.")
+    moments: StrictBool | Annotated[StrictInt, Field(ge=1, le=MAX_MOMENTS_PER_HIT)] = Field(
+        False,
+        description=f"Add each video hit's best moments: true for {DEFAULT_MOMENTS_PER_HIT}, or how many per hit.",
+    )
 
     @field_validator("query")
     @classmethod
@@ -31,6 +37,24 @@ class SearchRequest(BaseModel):
         if not v.strip():
             raise ValueError("query is blank")
         return v.strip()
+
+    @property
+    def moments_per_hit(self) -> int:
+        """0 when no moments were asked for."""
+        if isinstance(self.moments, bool):
+            return DEFAULT_MOMENTS_PER_HIT if self.moments else 0
+        return self.moments
+
+
+class Moment(BaseModel):
+    start: float = Field(description="Seconds from the video's start.")
+    end: float = Field(description="Seconds from the video's start; > start.")
+    score: float = Field(description="The moment head's score, higher is better (its scale is the head's).")
+
+
+class Segment(BaseModel):
+    start: float = Field(description="Seconds from the start of the video.")
+    end: float = Field(description="Seconds from the start of the video.")
 
 
 class Hit(BaseModel):
@@ -43,6 +67,14 @@ class Hit(BaseModel):
     uri: str
     title: str
     duration: float = Field(description="Seconds; 0 for images.")
+    segment: Segment | None = Field(
+        None,
+        description="For a video longer than the encoder's span (32 s at 2 clips/s): the window that matched "
+        "best, a coarse span to start playing at. Null for images and shorter videos (the whole item matched).",
+    )
+    moments: Annotated[
+        list[Moment] | None, Field(description="Best windows, best first; video hits, when asked for.")
+    ] = None
 
 
 class SearchResponse(BaseModel):
@@ -76,6 +108,9 @@ class SearchResponse(BaseModel):
     model_id: str
     took_ms: float
     hits: list[Hit]
+    moments_error: Annotated[
+        str | None, Field(description="Why hits carry no moments although they were asked for.")
+    ] = None
 
 
 class ItemResponse(BaseModel):
@@ -106,3 +141,57 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+
+
+def _nonblank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("query is blank")
+    return v.strip()
+
+
+class MomentsRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"query": "a red 7 moves left", "video_id": "vid00042", "k": 5}]},
+    )
+
+    query: Annotated[str, AfterValidator(_nonblank)] = Field(
+        min_length=1, max_length=MAX_QUERY_CHARS, description="What happens, in plain words."
+    )
+    video_id: str = Field(min_length=1, max_length=200, description="The video to search inside.")
+    k: int = Field(5, ge=1, le=MAX_K, description="How many moments; more than the video's clips gives all.")
+    collection: str | None = Field(None, max_length=200, description="Collection; default: the one holding the id.")
+
+
+class ClipScore(BaseModel):
+    start: float = Field(description="Seconds: the clip's start.")
+    end: float = Field(description="Seconds: the clip's end (the video's end for the last clip).")
+    score: float = Field(description="Saliency of the clip for the query, higher is more relevant.")
+
+
+class MomentsResponse(BaseModel):
+    query: str
+    video_id: str
+    duration: float = Field(description="Seconds.")
+    collection: str
+    version: str
+    took_ms: float
+    moments: list[Moment] = Field(description="Best first, non-overlapping beyond IoU 0.5, in the video's seconds.")
+    saliency: list[ClipScore] = Field(description="One entry per clip, in time order.")
+
+
+class MomentsBatchRequest(BaseModel):
+    """Moments of many videos for one query in one head call: what a search service asks `xmr serve-moments`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: Annotated[str, AfterValidator(_nonblank)] = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    video_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=MAX_K)
+    k: int = Field(DEFAULT_MOMENTS_PER_HIT, ge=1, le=MAX_MOMENTS_PER_HIT, description="Moments per video.")
+    collection: str | None = Field(None, max_length=200)
+
+
+class MomentsBatchResponse(BaseModel):
+    collection: str
+    version: str
+    moments: list[list[Moment]] = Field(description="Per video, in the order of video_ids.")

@@ -22,6 +22,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
         (("eval", "--run", "/nonexistent/run"), "no checkpoint at /nonexistent/run/last.pt"),
         (("train", "--data", "/nonexistent"), "msrvtt.json not found"),
         (("serve", "--root", "/nonexistent"), "is not a directory"),
+        (("serve-moments", "--root", "/nonexistent"), "is not a directory"),
         (("demo-data", "--videos", "0"), "Invalid value for '--videos'"),
     ],
 )

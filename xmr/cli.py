@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from service.cli import serve
+from service.cli import serve, serve_moments
 from xmr.errors import MissingExtra, XmrError
 
 # Commands that run torch-side code, and the top-level modules the `train` extra provides.
@@ -34,12 +34,15 @@ def build_app(command: str | None = None) -> typer.Typer:
     )
     app.callback()(_root)  # keeps `xmr serve` a subcommand even when it is the only one registered
     app.command("serve")(serve)
-    if command != "serve":
+    app.command("serve-moments")(serve_moments)
+    if command not in ("serve", "serve-moments"):
         from indexer.cli import app as index_app
         from models.cli import register as register_models
+        from models.moments.cli import app as moments_app
 
         register_models(app)
         app.add_typer(index_app, name="index")
+        app.add_typer(moments_app, name="moments")
     return app
 
 

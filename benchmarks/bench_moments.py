@@ -1,0 +1,134 @@
+"""Moments cost: /v1/search with ``moments: true`` vs plain (k = 10), and /v1/moments on a 30-minute video.
+
+    python benchmarks/bench_moments.py --root bundles --data data/demo --run runs/demo [--requests 300]
+
+Both searches run against one real uvicorn, interleaved request by request (so both see the same
+machine state); the ratio of their latencies is the result. The collection is copied to a temporary
+root; when its bundle has no moment head, the stand-in head (tests/standin_moment_head.py, a sliding-
+window scorer over the run's text/clip similarity) is added, and the table says which head ran.
+The 30-minute video is tests/long_video_bundle.py's (real mp4, the run's clip features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+
+import bundle  # noqa: E402
+from benchmarks.bench_search import captions  # noqa: E402
+from benchmarks.report import percentiles, write_section  # noqa: E402
+from tests.harness import start_server  # noqa: E402
+from tests.long_video_bundle import build_long_bundle  # noqa: E402
+from tests.standin_moment_head import republish_with_head  # noqa: E402
+
+
+def prepare(root: Path, collection: str, run: Path, tmp: Path) -> tuple[Path, str]:
+    """A copy of ``collection`` with a moment head (its own, else the stand-in) plus the long video."""
+    dst = tmp / "root"
+    shutil.copytree(root / collection, dst / collection, ignore=shutil.ignore_patterns(".staging-*", ".work"))
+    manifest = bundle.read_manifest(dst / collection / str(bundle.read_current(dst, collection)))
+    head = manifest.get("moment_head", {}).get("name")
+    if head is None:
+        republish_with_head(dst, collection, run)
+        head = "stand-in (tests/standin_moment_head.py)"
+    build_long_bundle(dst, run)
+    return dst, str(head)
+
+
+def timed(http: httpx.Client, path: str, body: dict[str, object]) -> float:
+    t0 = time.perf_counter()
+    r = http.post(path, json=body)
+    r.raise_for_status()
+    return time.perf_counter() - t0
+
+
+def searches(url: str, collection: str, queries: list[str], n: int) -> tuple[list[float], list[float]]:
+    """Latencies (s) of plain and moments searches, alternating which goes first."""
+    plain, moments = [], []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for i in range(n):
+            body: dict[str, object] = {"query": queries[i % len(queries)], "k": 10, "collection": collection}
+            order = [(plain, body), (moments, body | {"moments": True})]
+            for out, b in order if i % 2 else order[::-1]:
+                out.append(timed(http, "/v1/search", b))
+    return plain, moments
+
+
+def long_moments(url: str, queries: list[str], n: int) -> list[float]:
+    with httpx.Client(base_url=url, timeout=60) as http:
+        body = {"video_id": "long30", "collection": "long", "k": 5}
+        return [timed(http, "/v1/moments", body | {"query": queries[i % len(queries)]}) for i in range(n)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", type=Path, default=Path("bundles"))
+    ap.add_argument("--data", type=Path, default=Path("data/demo"))
+    ap.add_argument("--run", type=Path, default=Path("runs/demo"))
+    ap.add_argument("--collection", default="demo")
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    queries = captions(args.data)
+    with tempfile.TemporaryDirectory(prefix="xmr-bench-moments-") as tmp:
+        root, head = prepare(args.root, args.collection, args.run, Path(tmp))
+        manifest = json.loads((root / "long" / str(bundle.read_current(root, "long")) / bundle.MANIFEST).read_text())
+        span = int(manifest["moment_head"]["span_clips"])
+        proc, url = start_server(root)
+        try:
+            searches(url, args.collection, queries, 30)  # warm-up
+            long_moments(url, queries, 5)
+            plain, with_moments, ratios = [], [], []
+            for _ in range(args.rounds):  # the machine is shared: a ratio per round shows how much it moves
+                p, m = searches(url, args.collection, queries, args.requests // args.rounds)
+                plain, with_moments = plain + p, with_moments + m
+                ratios.append(percentiles(m)[0] / percentiles(p)[0])
+            long = long_moments(url, ["a red 7 moves left", *queries], max(20, args.requests // 10))
+        finally:
+            proc.terminate()
+            proc.wait()
+    base = percentiles(plain)
+    rows = [
+        ("POST /v1/search, k = 10", plain),
+        ("POST /v1/search, k = 10, `moments: true` (3 per video hit)", with_moments),
+        (f"POST /v1/moments, 30-minute video (3600 clips, windows of {span}), k = 5", long),
+    ]
+    lines = ["| request | n | p50 ms | p99 ms | mean ms | p50 vs plain search |", "|---|---|---|---|---|---|"]
+    for name, lat in rows:
+        p50, p99 = percentiles(lat)
+        lines.append(
+            f"| {name} | {len(lat)} | {p50:.2f} | {p99:.2f} | {1000 * sum(lat) / len(lat):.2f} | {p50 / base[0]:.2f} |"
+        )
+    n_items = sum(
+        bundle.read_manifest(args.root / args.collection / str(bundle.read_current(args.root, args.collection)))
+        .get("counts", {})
+        .values()
+    )
+    body = (
+        f"Collection `{args.collection}` ({n_items} items) with moment head: {head}; one uvicorn worker, "
+        "one sequential httpx client on the same machine, plain and moments searches interleaved request by "
+        "request, `OMP_NUM_THREADS=1`; query = a test caption.\n\n"
+        f"Command: `python benchmarks/bench_moments.py --root {args.root} --data {args.data} --run {args.run} "
+        f"--collection {args.collection} --requests {args.requests} --rounds {args.rounds}`\n\n"
+        + "\n".join(lines)
+        + f"\n\nSearch with moments ÷ plain, p50 per round of {args.requests // args.rounds} pairs: median "
+        f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}; goal <= 1.5)."
+    )
+    write_section("moments", body)
+    print(body)  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Moment localization: the bundle's moment head (ONNX Runtime) over its memory-mapped clip features.
+
+A video of at most ``span_clips`` clips (the longest window the head handles) is one window. A longer
+one is cut into windows of ``span_clips`` clips starting every ``span_clips // 2`` clips, so any event
+up to half a span long lies whole inside some window. Each window's spans are mapped to the video's
+own seconds and all windows' spans are merged by score-aware non-maximum suppression; per-clip
+saliency is the mean over the windows covering the clip. Clips are read from the memory map one
+window at a time and windows run in chunks of at most ``MAX_WINDOWS`` rows, so memory stays bounded
+whatever the video's length (design ours: the head's papers score one pre-cut video of <= 150 s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from bundle import MOMENT_HEAD, MOMENT_HEAD_INPUTS, MOMENT_HEAD_OUTPUTS, TOKENIZER, ClipStore, moment_head_entry
+from xmr.errors import BundleError
+
+MAX_WINDOWS = 256  # windows per ONNX call: (256, span, E) float32 is a few MB at span 64, E 64
+NMS_IOU = 0.5  # spans overlapping a better one by more than this are the same moment
+SMALL_NMS = 256  # NMS over at most this many candidates runs in plain floats (about 3x faster at 56)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A window of a video in seconds, ``start < end``, with the head's score."""
+
+    start: float
+    end: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Localized:
+    """One video's moments (best first) and per-clip saliency (T,); clip i covers [i/rate, (i+1)/rate) s."""
+
+    moments: list[Span]
+    saliency: np.ndarray
+    clip_rate: float
+    duration: float
+
+
+def windows(n_clips: int, span: int) -> list[tuple[int, int]]:
+    """Half-open clip windows ``[a, b)`` of ``span`` clips every ``span // 2`` clips covering ``[0, n_clips)``.
+
+    A video of at most ``span`` clips is one window; the last window ends exactly at ``n_clips``.
+    """
+    if n_clips <= span:
+        return [(0, n_clips)]
+    stride = max(1, span // 2)
+    starts = list(range(0, n_clips - span, stride)) + [n_clips - span]
+    return [(a, a + span) for a in starts]
+
+
+def temporal_iou(span: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU of one (2,) span with each of (N, 2) spans (any unit; lengths > 0)."""
+    inter = np.minimum(span[1], others[:, 1]) - np.maximum(span[0], others[:, 0])  # (N,), < 0: disjoint
+    np.maximum(inter, 0.0, out=inter)
+    union = (span[1] - span[0]) + (others[:, 1] - others[:, 0]) - inter
+    iou: np.ndarray = inter / np.maximum(union, 1e-9)
+    return iou
+
+
+def nms(spans: np.ndarray, scores: np.ndarray, k: int, iou: float = NMS_IOU) -> list[int]:
+    """Indices of at most ``k`` spans (N, 2), best score first, none overlapping a kept one by IoU > ``iou``.
+
+    Greedy: the best remaining span is kept and every span it overlaps by more than ``iou`` is dropped.
+    Equal scores go to the earlier start (stable), so results do not depend on window order. Up to
+    ``SMALL_NMS`` candidates run in plain floats; a long video's thousands cost one O(N) array pass per
+    kept span instead.
+    """
+    order: list[int] = np.lexsort((spans[:, 0], -scores)).tolist()  # by score desc, then start asc
+    if len(order) <= SMALL_NMS:  # a short video: plain floats beat numpy's per-call overhead
+        return _greedy_floats(spans.tolist(), order, k, iou)
+    dropped = np.zeros(len(spans), bool)
+    kept: list[int] = []
+    for i in order:
+        if dropped[i]:
+            continue
+        kept.append(i)
+        if len(kept) == k:
+            break
+        dropped |= temporal_iou(spans[i], spans) > iou  # includes i itself (IoU 1)
+    return kept
+
+
+def _greedy_floats(spans: list[list[float]], order: list[int], k: int, iou: float) -> list[int]:
+    """``nms`` on a few candidates: each is checked against the (at most k) kept ones, in floats."""
+    kept: list[int] = []
+    for i in order:
+        s, e = spans[i]
+        if all(_iou(s, e, *spans[j]) <= iou for j in kept):
+            kept.append(i)
+            if len(kept) == k:
+                break
+    return kept
+
+
+def _iou(s: float, e: float, s2: float, e2: float) -> float:
+    inter = min(e, e2) - max(s, s2)
+    return 0.0 if inter <= 0 else inter / max((e - s) + (e2 - s2) - inter, 1e-9)
+
+
+def to_seconds(spans: np.ndarray, starts: np.ndarray, lengths: np.ndarray, rate: float, ends: np.ndarray) -> np.ndarray:
+    """(B, Q, 2) fractions of each window's ``lengths`` clips, windows starting at clip ``starts`` (B,),
+    -> (B, Q, 2) seconds of the video, ordered (start, end) and clipped to [0, ``ends`` (B,)]."""
+    secs = (starts[:, None, None] + spans.astype(np.float64) * lengths[:, None, None]) / rate
+    secs.sort(axis=2)  # a head may emit (end, start); a window is the interval either way
+    clipped: np.ndarray = np.minimum(np.maximum(secs, 0.0), ends[:, None, None])
+    return clipped
+
+
+class MomentHead:
+    """Loaded once per bundle: ``moment_head.onnx`` + the tokenizer + the clip store (memory-mapped)."""
+
+    def __init__(self, bundle_dir: Path, entry: dict[str, Any], threads: int = 1) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.path = bundle_dir / MOMENT_HEAD
+        self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=ort.get_available_providers())
+        self.tokenizer = Tokenizer.from_file(str(bundle_dir / TOKENIZER))
+        self.clips = ClipStore(bundle_dir)
+        self.name = str(entry["name"])
+        self.span = int(entry["span_clips"])
+        self.clip_rate = float(entry["clip_rate"])
+        self._probe()
+
+    def _probe(self) -> None:
+        """Run the head once on zeros: warms the session and proves it accepts this bundle's clips."""
+        dim = self.clips.features.shape[1]
+        ids, mask = self._tokens("a probe query", 1)
+        try:
+            self._run(ids, mask, np.zeros((1, 2, dim), np.float32), np.ones((1, 2), np.int64))
+        except Exception as exc:  # ORT raises its own types for shape/type mismatches
+            raise BundleError(f"{self.path}: does not accept this bundle's {dim}-d clips ({exc})") from exc
+
+    def _tokens(self, query: str, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        enc = self.tokenizer.encode(query)
+        ids = np.array([enc.ids], np.int64).repeat(batch, 0)  # (B, L): one query for every window
+        return ids, np.array([enc.attention_mask], np.int64).repeat(batch, 0)
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray, clips: np.ndarray, clip_mask: np.ndarray) -> list[np.ndarray]:
+        feeds = dict(zip(MOMENT_HEAD_INPUTS, (ids, mask, clips, clip_mask), strict=True))
+        return [np.asarray(o) for o in self.session.run(list(MOMENT_HEAD_OUTPUTS), feeds)]
+
+    def localize(self, query: str, videos: list[tuple[int, float]], k: int, saliency: bool = True) -> list[Localized]:
+        """The top ``k`` moments of each ``(row, duration s)`` video for ``query``, in input order.
+
+        Every window of every video goes through the head in as few ONNX calls as ``MAX_WINDOWS``
+        allows (one for a page of short hits). ``k`` beyond a video's clip count yields all there are.
+        ``saliency=False`` skips merging per-clip saliency (``Localized.saliency`` is then empty).
+        """
+        plan = [(v, a, b) for v, (row, _) in enumerate(videos) for a, b in windows(self.clips.count(row), self.span)]
+        merge = [_Merge(self.clips.count(row), dur, self.clip_rate, saliency) for row, dur in videos]
+        for c in range(0, len(plan), MAX_WINDOWS):
+            chunk = plan[c : c + MAX_WINDOWS]
+            spans, scores, sal = self._run_windows(query, [(videos[v][0], a, b) for v, a, b in chunk])
+            starts, stops = np.array([a for _, a, _ in chunk]), np.array([b for _, _, b in chunk])
+            ends = np.array([merge[v].end for v, _, _ in chunk])
+            secs = to_seconds(spans, starts, stops - starts, self.clip_rate, ends)  # (B, Q, 2)
+            scores = np.where(secs[..., 1] - secs[..., 0] > 1e-6, scores, -np.inf)  # clipped to nothing: never kept
+            for j, (v, a, b) in enumerate(chunk):
+                merge[v].add(a, b, secs[j], scores[j], sal[j, : b - a])
+        return [m.result(min(k, max(m.n_clips, 1))) for m in merge]
+
+    def _run_windows(self, query: str, chunk: list[tuple[int, int, int]]) -> list[np.ndarray]:
+        """One ONNX call over ``(row, a, b)`` windows, clips padded to the longest with a mask."""
+        longest = max(b - a for _, a, b in chunk)
+        clips = np.zeros((len(chunk), longest, self.clips.features.shape[1]), np.float32)  # (B, T, E)
+        clip_mask = np.zeros((len(chunk), longest), np.int64)
+        for j, (row, a, b) in enumerate(chunk):
+            clips[j, : b - a] = self.clips.window(row, a, b)
+            clip_mask[j, : b - a] = 1
+        return self._run(*self._tokens(query, len(chunk)), clips, clip_mask)
+
+
+class _Merge:
+    """Accumulates one video's window predictions in its own seconds; ``result`` applies NMS."""
+
+    def __init__(self, n_clips: int, duration: float, clip_rate: float, saliency: bool = True) -> None:
+        self.n_clips, self.clip_rate, self.duration = n_clips, clip_rate, duration
+        self.end = min(duration, n_clips / clip_rate) if duration > 0 else n_clips / clip_rate
+        self.spans: list[np.ndarray] = []  # each (Q, 2) seconds
+        self.scores: list[np.ndarray] = []  # each (Q,); -inf for spans that lie past the video's end
+        self.sal_sum = np.zeros(n_clips if saliency else 0, np.float64)
+        self.sal_n = np.zeros(n_clips if saliency else 0, np.int64)
+
+    def add(self, a: int, b: int, secs: np.ndarray, scores: np.ndarray, saliency: np.ndarray) -> None:
+        """Window ``[a, b)``: spans (Q, 2) in the video's seconds, scores (Q,), saliency (b - a,)."""
+        self.spans.append(secs)
+        self.scores.append(scores)
+        if len(self.sal_sum):
+            self.sal_sum[a:b] += saliency
+            self.sal_n[a:b] += 1
+
+    def result(self, k: int) -> Localized:
+        saliency = (self.sal_sum / np.maximum(self.sal_n, 1)).astype(np.float32)
+        if not self.spans:
+            return Localized([], saliency, self.clip_rate, self.duration)
+        one = len(self.spans) == 1  # a short video: one window, nothing to join
+        spans = self.spans[0] if one else np.concatenate(self.spans)
+        scores = self.scores[0] if one else np.concatenate(self.scores)
+        kept = nms(spans, scores, k)  # -inf spans come last, so they never displace a real one
+        found = [Span(float(spans[i, 0]), float(spans[i, 1]), float(scores[i])) for i in kept]
+        return Localized([m for m in found if m.score > -np.inf], saliency, self.clip_rate, self.duration)
+
+
+def load_moment_head(bundle_dir: Path, manifest: dict[str, Any], threads: int = 1) -> MomentHead | None:
+    """The bundle's moment head, or None when it has none (search still serves; /v1/moments says why not)."""
+    entry = moment_head_entry(bundle_dir, manifest)
+    return None if entry is None else MomentHead(bundle_dir, entry, threads)
