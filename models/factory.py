@@ -14,6 +14,8 @@ import models.encoders.minilm  # noqa: F401
 import models.encoders.text  # noqa: F401
 import models.encoders.vision  # noqa: F401
 import models.losses  # noqa: F401
+import models.videotext.prota  # noqa: F401
+import models.videotext.visern  # noqa: F401
 from models.registry import MODELS, TEXT_ENCODERS
 from xmr.errors import ConfigError
 
