@@ -28,20 +28,29 @@ def train(
     data: Path = typer.Option(Path("data/demo"), help="Corpus folder (msrvtt.json + manifest.jsonl)."),
     out: Path = typer.Option(Path("runs/demo"), help="Run folder for checkpoints."),
     config: str = typer.Option("baseline", help="Model config name (models/configs) or path."),
-    epochs: int = typer.Option(12, min=1),
-    batch_size: int = typer.Option(64, min=2),
-    lr: float = typer.Option(2e-3),
+    epochs: int = typer.Option(None, min=1, help="Default 12 (image-text: the config's)."),
+    batch_size: int = typer.Option(None, min=2, help="Default 64 (image-text: the config's)."),
+    lr: float = typer.Option(None, help="Default 2e-3 (image-text: the config's)."),
     seed: int = typer.Option(0),
     resume: bool = typer.Option(False, "--resume", help="Continue from <out>/last.pt."),
     max_steps: int = typer.Option(0, help="Stop after this many steps (0 = no limit)."),
     max_minutes: float = typer.Option(0.0, help="Stop after the epoch that passes this budget (0 = none)."),
 ) -> None:
-    """Train the dual encoder with symmetric InfoNCE; checkpoints every epoch."""
+    """Train the model a config names (dual encoder on --data's msrvtt.json; image-text configs on a precomp folder)."""
+    from models.imagetext.train import is_image_text
+
+    if is_image_text(config):
+        from models.imagetext import cli as it
+
+        hp = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
+        console.print_json(json.dumps(it.train(data, out, config, seed, max_steps, hp)))
+        return
     from models.train import TrainOptions
     from models.train import train as run
 
     if not (data / "msrvtt.json").is_file():
         raise typer.BadParameter(f"{data}/msrvtt.json not found; run `xmr demo-data --out {data}`", param_hint="--data")
+    epochs, batch_size, lr = epochs or 12, batch_size or 64, lr or 2e-3
     metrics = run(
         TrainOptions(data, out, config, epochs, batch_size, lr, seed, resume, max_steps or None, max_minutes or None)
     )
@@ -56,15 +65,20 @@ def evaluate(
     paraphrase: bool = typer.Option(False, "--paraphrase", help="Query with paraphrased captions (videos)."),
 ) -> None:
     """Text->video and video->text R@1/5/10, MdR, MnR (and text->image) on a split."""
-    from models.data.datasets import load_corpus
-    from models.data.paraphrase import paraphrase as rewrite
-    from models.evaluate import evaluate_split
-    from models.train import load_trained
+    from models.imagetext import cli as it
 
-    model, tok, cfg = load_trained(run)
-    metrics = evaluate_split(
-        model, tok, cfg, load_corpus(data), split, data / ".cache", rewrite if paraphrase else None
-    )
+    if it.is_image_text_run(run):  # precomp splits: dev, test, testall
+        metrics = it.evaluate(run, data, split)
+    else:
+        from models.data.datasets import load_corpus
+        from models.data.paraphrase import paraphrase as rewrite
+        from models.evaluate import evaluate_split
+        from models.train import load_trained
+
+        model, tok, cfg = load_trained(run)
+        metrics = evaluate_split(
+            model, tok, cfg, load_corpus(data), split, data / ".cache", rewrite if paraphrase else None
+        )
     if out:
         out.write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2))  # noqa: T201  (the command's output)
@@ -89,3 +103,6 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("eval")(evaluate)
     app.command("export")(export)
+    from models.imagetext.cli import register as register_imagetext
+
+    register_imagetext(app)

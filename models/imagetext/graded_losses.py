@@ -54,7 +54,7 @@ class BCLS(nn.Module):
             return (cost * valid).sum() / valid.sum().clamp(min=1)
         order = r.argsort(dim=1, descending=True)  # (B, B)
         rs, as_ = r.gather(1, order), a.gather(1, order)
-        b = a.shape[0]
+        b = a.shape[1]  # candidates per anchor
         pos = torch.arange(b, device=a.device)
         idx = pos[:, None] + 1 + torch.arange(self.window, device=a.device)[None, :]  # (B, W) window after p
         inside = idx < b
