@@ -38,9 +38,16 @@ class BiGRUMean(nn.Module):
         self.bwd = nn.GRU(d_in, hidden, batch_first=True)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        f, _ = self.fwd(x)
-        b, _ = self.bwd(reverse_padded(x, lengths))
+        f = run_gru(self.fwd, x)
+        b = run_gru(self.bwd, reverse_padded(x, lengths))
         return (f + reverse_padded(b, lengths)) / 2
+
+
+def run_gru(gru: nn.GRU, x: torch.Tensor) -> torch.Tensor:
+    """``gru`` over (B, L, D) from an explicit zero state built from ``x``'s shape, so an exported
+    graph takes any batch size (an implicit state would be traced with the export batch's size)."""
+    h0 = torch.zeros(1, x.shape[0], gru.hidden_size, dtype=x.dtype, device=x.device)
+    return gru(x, h0)[0]
 
 
 def sine_positions(n: int | torch.Tensor, d: int, device: torch.device) -> torch.Tensor:
@@ -99,7 +106,7 @@ class GRUText(_WordTokenizer, nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) int64 ids and mask -> (B, E) unit-norm embeddings."""
-        out, _ = self.gru(self.embed(input_ids))  # (B, L, E)
+        out = run_gru(self.gru, self.embed(input_ids))  # (B, L, E)
         last = (attention_mask.sum(1) - 1).clamp(min=0)  # (B,)
         return l2norm(out.gather(1, last[:, None, None].expand(-1, 1, out.shape[2])).squeeze(1))
 

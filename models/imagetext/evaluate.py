@@ -26,7 +26,7 @@ def embed_regions(model: Any, images: np.ndarray, batch_size: int = 256) -> np.n
     """(N, K, D) region features (all K valid) -> (N, E) float32 unit-norm image embeddings."""
     out = []
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size], dtype=np.float32))
+        x = torch.from_numpy(np.array(images[i : i + batch_size], dtype=np.float32))  # a copy: memmaps are read-only
         out.append(model.encode_image(x, torch.full((len(x),), x.shape[1])).numpy())
     return np.concatenate(out)
 

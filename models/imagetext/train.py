@@ -128,4 +128,4 @@ def _step(
     terms["loss"].backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), hp["grad_clip"])
     opt.step()
-    return {k: float(v) for k, v in terms.items()}
+    return {k: float(v.detach()) for k, v in terms.items()}
