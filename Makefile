@@ -19,12 +19,14 @@ export OMP_NUM_THREADS ?= 1
 
 install: $(VENV)/.installed
 
-# torch is pinned and installed first so no multi-GB CUDA build is ever pulled in.
+# The full install: torch (pinned, installed first so no multi-GB CUDA build is ever pulled in by the
+# train extra's dependencies), then xmr with the train and dev extras. The serving install is plain
+# `pip install .` (README "Install").
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[train,dev]'
 	touch $@
 
 $(DATA)/manifest.jsonl: | install
@@ -47,11 +49,12 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy service indexer
+	$(BIN)/mypy service indexer bundle
 
 bench: $(ROOT)/demo/CURRENT
 	$(BIN)/python benchmarks/bench_search.py --root $(ROOT) --data $(DATA)
 	$(BIN)/python benchmarks/bench_index.py --data $(DATA) --run $(RUN)
+	$(BIN)/python benchmarks/bench_coldstart.py --root $(ROOT) --collection demo
 
 clean-demo:
 	rm -rf $(DATA) $(RUN) $(ROOT)

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_search import WRK_LUA  # noqa: E402
-from tests.conftest import start_server  # noqa: E402
+from tests.harness import start_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

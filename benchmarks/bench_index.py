@@ -20,6 +20,17 @@ from indexer.embed import Embedder  # noqa: E402
 from indexer.manifest import read_manifest  # noqa: E402
 
 
+def source_format(uri: str) -> str:
+    """'128x128 h264 at 10 fps' for the first video: the stamp describes the media that were measured."""
+    import av
+
+    with av.open(uri) as container:
+        s = container.streams.video[0]
+        return (
+            f"{s.codec_context.width}x{s.codec_context.height} {s.codec_context.name} at {float(s.average_rate):g} fps"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path("data/demo"))
@@ -46,16 +57,18 @@ def main() -> None:
 
     n = len(items)
     clips = sum(len(d) for d in decoded)
+    rate, size = emb.cfg["clip_rate"], emb.cfg["frame_size"]  # what the trained run decodes to
     rows = [
-        ("decode only (PyAV, 2 clips/s, 64 px)", n / t_decode),
+        (f"decode only (PyAV, {rate:g} clips/s, {size} px)", n / t_decode),
         ("raw encoder forward on decoded frames", n / t_forward),
         ("indexer embed path (decode + forward, batched)", n / t_index),
     ]
     lines = ["| stage | videos/s | vs raw forward |", "|---|---|---|"]
     lines += [f"| {name} | {v:.1f} | {v / (n / t_forward):.2f} |" for name, v in rows]
     body = (
-        f"{n} demo videos ({clips} clips, 128x128 H.264 at 10 fps, decoded to 64x64), batch {args.batch_size}, "
-        f"torch {torch.__version__} with {torch.get_num_threads()} threads.\n\n"
+        f"{n} videos ({clips} clips; {source_format(items[0].path)}, decoded to {size}x{size} at {rate:g} "
+        f"clips/s), batch {args.batch_size}, torch {torch.__version__} with {torch.get_num_threads()} threads "
+        f"on {emb.device}.\n\n"
         f"Command: `python benchmarks/bench_index.py --data {args.data} --run {args.run} --videos {args.videos}`\n\n"
         + "\n".join(lines)
     )

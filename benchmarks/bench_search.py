@@ -25,12 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 
 import bundle  # noqa: E402
-from benchmarks.report import percentiles, write_section  # noqa: E402
+from benchmarks.report import bundle_manifest, describe_index, percentiles, write_section  # noqa: E402
 from service.api.routes.search import encode_and_rank  # noqa: E402
 from service.metrics import Metrics  # noqa: E402
 from service.schemas import SearchRequest  # noqa: E402
 from service.store import load_bundle  # noqa: E402
-from tests.conftest import start_server  # noqa: E402
+from tests.harness import start_server  # noqa: E402
 
 
 def captions(data: Path) -> list[str]:
@@ -126,20 +126,14 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait()
-    n_items = sum(
-        json.loads(
-            (
-                args.root / args.collection / bundle.read_current(args.root, args.collection) / "manifest.json"
-            ).read_text()
-        )["counts"].values()
-    )
+    index = describe_index(bundle_manifest(args.root, args.collection))
     lines = ["| path | clients | queries/s | p50 ms | p99 ms | queries/s vs in-process |", "|---|---|---|---|---|---|"]
     lines += [
         f"| {name} | {c} | {qps:.0f} | {p50:.2f} | {p99:.2f} | {qps / base_qps:.2f} |"
         for name, c, qps, p50, p99 in rows
     ]
     body = (
-        f"Collection `{args.collection}`: {n_items} items, exact `Flat` inner-product index, "
+        f"Collection `{args.collection}`: {index}; "
         f"query = a test caption, k = 10, "
         f"{args.requests} requests per httpx row (wrk: 10 s, one fixed query), `OMP_NUM_THREADS=1`, one uvicorn "
         f"worker; the clients run on the same machine as the server.\n\n"

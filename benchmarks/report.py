@@ -7,6 +7,7 @@ import os
 import platform
 import re
 from pathlib import Path
+from typing import Any
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -22,7 +23,45 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.1f} GiB, Python {platform.python_version()}, no GPU"
+    load = os.getloadavg()[0]  # the machine is shared: a busy one slows every row of a table alike
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.1f} GiB, Python {platform.python_version()}, {accelerator()}, "
+        f"load average {load:.1f} at start"
+    )
+
+
+def accelerator() -> str:
+    """What this run could use besides the CPU, asked of torch (or, in the serving install, ONNX Runtime)."""
+    try:
+        import torch
+    except ImportError:
+        import onnxruntime as ort
+
+        cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        return "ONNX Runtime CUDA provider present" if cuda else "no GPU (ONNX Runtime: CPU provider only)"
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name(0)} (torch.cuda)"
+    return "no GPU (torch.cuda.is_available() is False)"
+
+
+def bundle_manifest(root: Path, collection: str) -> dict[str, Any]:
+    """The live version's manifest.json of ``collection`` under bundle root ``root`` (labels come from it)."""
+    import bundle
+
+    version = bundle.read_current(root, collection)
+    if version is None:
+        raise SystemExit(f"{root}/{collection}: no published bundle (CURRENT missing)")
+    return bundle.read_manifest(root / collection / version)
+
+
+def describe_index(manifest: dict[str, Any]) -> str:
+    """'1200 items (video 1000, image 200), FAISS `Flat`, inner_product, 256-d' from a bundle manifest."""
+    counts = manifest.get("counts", {})
+    parts = ", ".join(f"{k} {v}" for k, v in counts.items())
+    return (
+        f"{sum(counts.values())} items ({parts}), FAISS `{manifest.get('faiss_factory')}` index, "
+        f"{manifest.get('metric')}, {manifest.get('dim')}-d, model `{manifest.get('model_id')}`"
+    )
 
 
 def write_section(name: str, body: str) -> None:

@@ -36,9 +36,11 @@ from bundle.reader import (
     verify,
 )
 from bundle.writer import (
+    build_alive,
     collect_garbage,
     new_version_id,
     publish,
+    remove_abandoned_staging,
     set_current,
     staging_dir,
     write_clips,
@@ -65,6 +67,7 @@ __all__ = [
     "ClipStore",
     "Item",
     "ItemsDB",
+    "build_alive",
     "collect_garbage",
     "list_collections",
     "list_versions",
@@ -72,6 +75,7 @@ __all__ = [
     "publish",
     "read_current",
     "read_manifest",
+    "remove_abandoned_staging",
     "set_current",
     "sha256_file",
     "staging_dir",

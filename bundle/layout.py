@@ -36,6 +36,9 @@ CLIPS_DIR = "clips"
 CLIPS_FEATURES = f"{CLIPS_DIR}/features.npy"
 CLIPS_OFFSETS = f"{CLIPS_DIR}/offsets.npy"
 STAGING_PREFIX = ".staging-"
+# In a staging folder while its build runs: {"pid", "host", "started"} of the building process, so a
+# later build or garbage collection can tell a dead build's leftovers from a live build's work.
+STAGING_LOCK = "build.lock"
 WORK_DIR = ".work"
 
 REQUIRED_FILES = (INDEX, ITEMS, TEXT_ENCODER, TOKENIZER)

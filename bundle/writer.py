@@ -1,7 +1,11 @@
 """The writing half of the bundle format (used by the indexer): stage, seal, publish, collect garbage.
 
 Publishing writes a staging directory, fsyncs it, renames it into place and only then replaces
-CURRENT, so a crash at any point leaves the previous version live and intact.
+CURRENT, so a crash at any point leaves the previous version live and intact. A staging directory
+holds a lock file naming its build's process while it is written: garbage collection (and so the
+next build of the collection) removes the staging of a build that died at once, keeps a running
+build's, and falls back to an age rule (``STALE_STAGING_S``) when the owner cannot be checked
+(no lock, or a lock written on another host).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -28,12 +33,14 @@ from bundle.layout import (
     MANIFEST,
     REQUIRED_FILES,
     SCHEMA_VERSION,
+    STAGING_LOCK,
     STAGING_PREFIX,
     WORK_DIR,
     Item,
 )
 from bundle.reader import list_versions, read_current, sha256_file
 from xmr.errors import BundleError
+from xmr.testhooks import pause_point
 
 STALE_STAGING_S = 6 * 3600
 
@@ -70,11 +77,54 @@ def write_clips(staging: Path, clips: list[np.ndarray], dim: int) -> None:
 
 
 def staging_dir(root: Path, collection: str) -> tuple[str, Path]:
-    """A fresh ``(version, staging path)``; the staging dir is hidden until published."""
+    """A fresh ``(version, staging path)``; the staging dir is hidden until published.
+
+    It holds a lock file naming this process (removed when the staging is sealed), so a dead
+    build's leftovers can be told from a running build's.
+    """
     version = new_version_id()
     path = root / collection / f"{STAGING_PREFIX}{version}"
     path.mkdir(parents=True)
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": _process_start(os.getpid())}
+    (path / STAGING_LOCK).write_text(json.dumps(owner))
     return version, path
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3.. of ``/proc/<pid>/stat`` (state, ppid, ...), or None (no such process, or not Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()  # the command name in (...) may hold spaces
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks after boot; stat field 22): a reused pid has another one."""
+    stat = _proc_stat(pid)
+    return stat[19] if stat else None
+
+
+def build_alive(staging: Path) -> bool | None:
+    """Whether the build that owns ``staging`` still runs: True/False, or None when it cannot be told
+    (no readable lock, or one written on another host)."""
+    try:
+        owner = json.loads((staging / STAGING_LOCK).read_text())
+        pid, host, started = int(owner["pid"]), str(owner["host"]), owner.get("started")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    stat = _proc_stat(pid)
+    if stat and stat[0] in ("Z", "X"):  # killed, not yet reaped by its parent
+        return False
+    return started is None or stat is None or stat[19] == started
 
 
 def _fsync_tree(path: Path) -> None:
@@ -111,19 +161,21 @@ def publish(root: Path, collection: str, version: str, staging: Path, fields: di
     missing = [f for f in REQUIRED_FILES if not (staging / f).is_file()]
     if missing:
         raise BundleError(f"{staging}: cannot publish, missing {missing}")
-    manifest = {
+    manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "collection": collection,
         "version": version,
         "created_at": datetime.now(UTC).isoformat(),
         **fields,
-        "files": checksums(staging),
     }
+    (staging / STAGING_LOCK).unlink(missing_ok=True)  # not part of the bundle
+    manifest["files"] = checksums(staging)
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
     _fsync_tree(staging)
     final = root / collection / version
     os.rename(staging, final)
     _fsync_dir(final.parent)
+    pause_point("renamed")
     set_current(root, collection, version)
     return final
 
@@ -142,14 +194,35 @@ def set_current(root: Path, collection: str, version: str) -> None:
     _fsync_dir(coll)
 
 
+def remove_abandoned_staging(root: Path, collection: str) -> list[Path]:
+    """Delete the staging dirs of builds that died (at once) or that are older than ``STALE_STAGING_S``
+    with an owner that cannot be checked; keep running builds'. Returns the deleted paths."""
+    doomed = []
+    for staging in sorted((root / collection).glob(f"{STAGING_PREFIX}*")):
+        alive = build_alive(staging)
+        if alive is False or (alive is None and _age_s(staging) > STALE_STAGING_S):
+            shutil.rmtree(staging, ignore_errors=True)
+            doomed.append(staging)
+    return doomed
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:  # removed meanwhile (its build published or cleaned up)
+        return 0.0
+
+
 def collect_garbage(root: Path, collection: str, keep: int = 3) -> list[str]:
-    """Delete all but the newest ``keep`` versions (never the live one) and stale staging/work dirs."""
+    """Delete all but the newest ``keep`` versions (never the live one), abandoned staging dirs and
+    resumable-build work older than ``STALE_STAGING_S``. Returns the deleted versions."""
     live = read_current(root, collection)
     versions = list_versions(root, collection)
     doomed = [v for v in versions[: max(len(versions) - keep, 0)] if v != live]
     for v in doomed:
         shutil.rmtree(root / collection / v)
-    for stale in [*(root / collection).glob(f"{STAGING_PREFIX}*"), *(root / collection).glob(f"{WORK_DIR}/*")]:
-        if time.time() - stale.stat().st_mtime > STALE_STAGING_S:  # a crashed build, not a running one
-            shutil.rmtree(stale, ignore_errors=True)
+    remove_abandoned_staging(root, collection)
+    for work in (root / collection).glob(f"{WORK_DIR}/*"):  # kept a while so a crashed build can resume
+        if _age_s(work) > STALE_STAGING_S:
+            shutil.rmtree(work, ignore_errors=True)
     return doomed

@@ -25,6 +25,7 @@ from indexer.embed import Decoded, Embedded, Embedder, batches, model_id
 from indexer.manifest import InputItem, read_manifest
 from indexer.shards import ShardStore
 from xmr.errors import MediaError
+from xmr.testhooks import pause_point
 
 log = logging.getLogger(__name__)
 FACTORY = "Flat"
@@ -65,6 +66,7 @@ def embed_corpus(
                 part = embed_items(embedder, shard, batch_size, bar)
                 if shards:
                     shards.save(i, shard, part)
+                pause_point("embedding")
             total.extend(part)
             bar.n = min(len(items), (i + 1) * shard_size)
             bar.refresh()
@@ -102,6 +104,7 @@ def write_index(path: Path, vectors: np.ndarray) -> None:
 def stage(staging: Path, emb: Embedded, embedder: Embedder) -> None:
     vectors = np.stack(emb.vectors)
     write_index(staging / bundle.INDEX, vectors)
+    pause_point("writing-index")
     bundle.write_clips(staging, emb.clips, embedder.dim)
     rows = [
         bundle.Item(row, it.id, it.modality, it.uri, dur, it.title, it.tags, {**it.metadata, "path": str(it.path)})
@@ -128,6 +131,8 @@ def build(
     from models.export import export_text_encoder
 
     items = read_manifest(manifest)
+    if dead := bundle.remove_abandoned_staging(root, collection):
+        log.info("removed the staging of %d dead or stale build(s): %s", len(dead), [p.name for p in dead])
     embedder = Embedder(run_dir)
     fingerprint, mid = corpus_fingerprint(items), model_id(run_dir, embedder.cfg)
     shards = ShardStore(root, collection, fingerprint, mid, shard_size)
@@ -153,6 +158,7 @@ def build(
             "onnx_max_abs_diff": err,
             "skipped": [{"uri": u, "reason": r} for u, r in skipped],
         }
+        pause_point("staged")
         path = bundle.publish(root, collection, version, staging, fields)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -55,7 +55,7 @@ class Embedder:
         """``device``: a torch device name; default the best available (CUDA when present, else CPU)."""
         import torch
 
-        from models.train import load_trained
+        from models.checkpoint import load_trained
 
         model, self.tokenizer, self.cfg = load_trained(run_dir)
         self.model: Any = model  # a models.DualEncoder; typed loosely so indexer/ stays torch-stub free
@@ -72,7 +72,8 @@ class Embedder:
         from models.data.media import decode_video, read_image
 
         if self.image_text and item.modality != "image":
-            raise MediaError(f"{item.uri}: model {self.cfg.get('name')!r} is an image-text model; it embeds images only")
+            name = self.cfg.get("name")
+            raise MediaError(f"{item.uri}: model {name!r} is an image-text model; it embeds images only")
         if item.modality == "video":
             return decode_video(item.path, self.clip_rate, self.frame_size)
         if item.modality == "image":

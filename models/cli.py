@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from models.options import TrainOptions, default
+
 console = Console(stderr=True)
 
 
@@ -25,32 +27,36 @@ def demo_data(
 
 
 def train(
+    ctx: typer.Context,
     data: Path = typer.Option(Path("data/demo"), help="Corpus folder (msrvtt.json + manifest.jsonl)."),
     out: Path = typer.Option(Path("runs/demo"), help="Run folder for checkpoints."),
-    config: str = typer.Option("baseline", help="Model config name (models/configs) or path."),
-    epochs: int = typer.Option(None, min=1, help="Default 12 (image-text: the config's)."),
-    batch_size: int = typer.Option(None, min=2, help="Default 64 (image-text: the config's)."),
-    lr: float = typer.Option(None, help="Default 2e-3 (image-text: the config's)."),
-    seed: int = typer.Option(0),
+    config: str = typer.Option(default("config"), help="Model config name (models/configs) or path."),
+    epochs: int = typer.Option(default("epochs"), min=1),
+    batch_size: int = typer.Option(default("batch_size"), min=2),
+    lr: float = typer.Option(default("lr"), help="Peak learning rate of the one-cycle schedule."),
+    seed: int = typer.Option(default("seed")),
     resume: bool = typer.Option(False, "--resume", help="Continue from <out>/last.pt."),
     max_steps: int = typer.Option(0, help="Stop after this many steps (0 = no limit)."),
     max_minutes: float = typer.Option(0.0, help="Stop after the epoch that passes this budget (0 = none)."),
 ) -> None:
-    """Train the model a config names (dual encoder on --data's msrvtt.json; image-text configs on a precomp folder)."""
+    """Train the model a config names: the dual encoder on --data's msrvtt.json; image-text configs
+    (models/imagetext) on a precomp folder, where options not given take the config's ``train`` values."""
     from models.imagetext.train import is_image_text
 
     if is_image_text(config):
+        from click.core import ParameterSource
+
         from models.imagetext import cli as it
 
-        hp = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
-        console.print_json(json.dumps(it.train(data, out, config, seed, max_steps, hp)))
+        given = {
+            k: v
+            for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items()
+            if ctx.get_parameter_source(k) != ParameterSource.DEFAULT
+        }
+        console.print_json(json.dumps(it.train(data, out, config, seed, max_steps, given)))
         return
-    from models.train import TrainOptions
     from models.train import train as run
 
-    if not (data / "msrvtt.json").is_file():
-        raise typer.BadParameter(f"{data}/msrvtt.json not found; run `xmr demo-data --out {data}`", param_hint="--data")
-    epochs, batch_size, lr = epochs or 12, batch_size or 64, lr or 2e-3
     metrics = run(
         TrainOptions(data, out, config, epochs, batch_size, lr, seed, resume, max_steps or None, max_minutes or None)
     )
@@ -70,10 +76,10 @@ def evaluate(
     if it.is_image_text_run(run):  # precomp splits: dev, test, testall
         metrics = it.evaluate(run, data, split)
     else:
+        from models.checkpoint import load_trained
         from models.data.datasets import load_corpus
         from models.data.paraphrase import paraphrase as rewrite
         from models.evaluate import evaluate_split
-        from models.train import load_trained
 
         model, tok, cfg = load_trained(run)
         metrics = evaluate_split(
@@ -89,8 +95,8 @@ def export(
     out: Path = typer.Option(None, help="Output folder (default <run>/export)."),
 ) -> None:
     """Export the text encoder to ONNX (+ tokenizer.json); fails if ONNX and torch differ > 1e-4."""
+    from models.checkpoint import load_trained
     from models.export import export_text_encoder
-    from models.train import load_trained
 
     model, tok, _ = load_trained(run)
     target = out or run / "export"

@@ -13,6 +13,7 @@ from torch import nn
 
 from bundle import TEXT_ENCODER, TEXT_ENCODER_INPUTS, TEXT_ENCODER_OUTPUT, TOKENIZER
 from models.tokenizer import encode
+from xmr.errors import ExportError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class _TextGraph(nn.Module):
 def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float = 1e-4) -> float:
     """Write the bundle's text encoder graph and tokenizer into ``out_dir``; return max |onnx - torch|.
 
-    Raises ``RuntimeError`` when ONNX Runtime and torch disagree by more than ``atol``.
+    Raises ``ExportError`` when ONNX Runtime and torch disagree by more than ``atol``.
     The model is moved to the CPU (export and the check run there) and left in eval mode.
     """
     model.cpu()
@@ -58,7 +59,7 @@ def export_text_encoder(model: Any, tok: Tokenizer, out_dir: Path, atol: float =
     tok.save(str(out_dir / TOKENIZER))
     err = max_abs_diff(model, tok, onnx_path, CHECK_TEXTS)
     if err > atol:
-        raise RuntimeError(f"ONNX text encoder differs from torch by {err:.2e} (> {atol:.0e})")
+        raise ExportError(f"{onnx_path}: ONNX text encoder differs from torch by {err:.2e} (> atol {atol:.0e})")
     log.info("exported %s (max |onnx - torch| = %.2e)", onnx_path, err)
     return err
 

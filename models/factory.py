@@ -16,6 +16,7 @@ import models.encoders.vision  # noqa: F401
 import models.imagetext.models  # noqa: F401
 import models.losses  # noqa: F401
 from models.registry import MODELS, TEXT_ENCODERS
+from xmr.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -25,11 +26,19 @@ def list_configs() -> list[str]:
 
 
 def load_config(name: str, **overrides: Any) -> dict[str, Any]:
-    """Config ``name`` (a file stem in models/configs or a path) with top-level ``overrides`` applied."""
+    """Config ``name`` (a file stem in models/configs or a path) with top-level ``overrides`` applied.
+
+    Raises ConfigError when the file is missing or is not a JSON object with an ``arch``.
+    """
     path = Path(name) if name.endswith(".json") else CONFIG_DIR / f"{name}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"model config {name!r} not found; known: {list_configs()}")
-    cfg: dict[str, Any] = json.loads(path.read_text())
+        raise ConfigError(f"model config {name!r} not found; known: {list_configs()} or a path to a .json file")
+    try:
+        cfg: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"model config {path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+    if not isinstance(cfg, dict) or "arch" not in cfg:
+        raise ConfigError(f"model config {path}: expected a JSON object with an 'arch' (one of {MODELS.names()})")
     cfg = copy.deepcopy(cfg)
     cfg.update(overrides)
     cfg.setdefault("name", path.stem)

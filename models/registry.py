@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from xmr.errors import ConfigError
+
 T = TypeVar("T")
 
 
@@ -23,8 +25,9 @@ class Registry:
         return deco
 
     def get(self, name: str) -> Any:
+        """The object registered as ``name``; raises ConfigError (a config names it) listing the known ones."""
         if name not in self._items:
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {sorted(self._items)}")
+            raise ConfigError(f"unknown {self.kind} {name!r}; known: {sorted(self._items)}")
         return self._items[name]
 
     def names(self) -> list[str]:

@@ -1,7 +1,10 @@
 """Training loop for the dual encoder: progress bar, per-epoch checkpoints, ``--resume``.
 
-A run directory holds ``config.json``, ``tokenizer.json``, ``last.pt`` (model + optimizer + epoch)
-and ``metrics.jsonl`` (one line per epoch: train loss, val R@K).
+A run directory holds ``config.json``, ``tokenizer.json``, ``last.pt`` (model, optimizer, LR scheduler
+and torch RNG state after the last finished epoch) and ``metrics.jsonl`` (one line per epoch: train
+loss, val R@K). A run killed mid-epoch and resumed redoes that epoch from ``last.pt`` and ends with
+the same weights as an uninterrupted run (per-epoch data order is seeded by the epoch number).
+Loading a finished run for use (eval, export, indexing) is models/checkpoint.py.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +21,15 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from bundle import TOKENIZER
+from models.checkpoint import read_checkpoint
 from models.data.datasets import FrameBank, Sample, cached_frames, load_corpus
 from models.evaluate import evaluate_split
 from models.factory import build_model, load_config, text_encoder_class
+from models.options import TrainOptions
 from models.tokenizer import encode, load_tokenizer
+from xmr.errors import CheckpointError, DataError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainOptions:
-    data: Path
-    out: Path
-    config: str = "baseline"
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 1e-3
-    seed: int = 0
-    resume: bool = False
-    max_steps: int | None = None  # stop early (tests, smoke runs)
-    max_minutes: float | None = None  # stop at the end of the epoch that passes this budget
-    threads: int | None = None
 
 
 def pick_captions(samples: list[Sample], rng: np.random.Generator) -> list[str]:
@@ -57,11 +47,14 @@ def save_checkpoint(
     path: Path,
     model: torch.nn.Module,
     opt: torch.optim.Optimizer,
+    sched: Any,
     epoch: int,
     step: int,
     cfg: dict[str, Any],
     vocab_size: int,
 ) -> None:
+    """Everything a resumed run needs to continue exactly: weights, optimizer moments, the LR
+    scheduler's position and the torch RNG (dropout, if a model has it)."""
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
@@ -69,6 +62,8 @@ def save_checkpoint(
             "vocab_size": vocab_size,
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "torch_rng": torch.get_rng_state(),
             "epoch": epoch,
             "step": step,
         },
@@ -77,23 +72,11 @@ def save_checkpoint(
     tmp.replace(path)  # a crash mid-save never leaves a truncated last.pt
 
 
-def load_trained(run_dir: Path) -> tuple[torch.nn.Module, Tokenizer, dict[str, Any]]:
-    """Model (eval mode), tokenizer and config from a run directory or a ``.pt`` file inside one."""
-    run_dir = run_dir.parent if run_dir.suffix == ".pt" else run_dir
-    ckpt_path = run_dir / "last.pt"
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {ckpt_path}; train one with `xmr train`")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    model = build_model(ckpt["config"], ckpt["vocab_size"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), load_tokenizer(run_dir / TOKENIZER), ckpt["config"]
-
-
 def _setup(opts: TrainOptions) -> tuple[dict[str, Any], Tokenizer, list[Sample]]:
     samples = [s for s in load_corpus(opts.data) if s.captions]
     train = [s for s in samples if s.split == "train"]
     if not train:
-        raise ValueError(f"{opts.data}: no training items with captions")
+        raise DataError(f"{opts.data}: the training split is empty (no train items with captions)")
     opts.out.mkdir(parents=True, exist_ok=True)
     if opts.resume and (opts.out / "config.json").is_file():
         cfg = json.loads((opts.out / "config.json").read_text())
@@ -118,13 +101,13 @@ def train(opts: TrainOptions) -> dict[str, Any]:
     groups = model.param_groups(opts.lr)
     opt = torch.optim.AdamW(groups, lr=opts.lr, weight_decay=0.01)
     ckpt_path = opts.out / "last.pt"
-    start_epoch, step = _resume(ckpt_path, model, opt) if opts.resume else (0, 0)
-    sched = _schedule(opt, groups, opts.epochs * int(np.ceil(len(train_s) / opts.batch_size)), step)
+    sched = _schedule(opt, groups, opts.epochs * int(np.ceil(len(train_s) / opts.batch_size)))
+    start_epoch, step = _resume(ckpt_path, model, opt, sched, opts) if opts.resume else (0, 0)
     t0 = time.time()
     metrics: dict[str, Any] = {}
     for epoch in range(start_epoch, opts.epochs):
         loss, step = _epoch(model, opt, sched, tok, train_s, bank, opts, epoch, step)
-        save_checkpoint(ckpt_path, model, opt, epoch, step, cfg, tok.get_vocab_size())
+        save_checkpoint(ckpt_path, model, opt, sched, epoch, step, cfg, tok.get_vocab_size())
         metrics = _validate(model, tok, cfg, samples, opts, {"epoch": epoch, "step": step, "train_loss": loss})
         out_of_steps = bool(opts.max_steps and step >= opts.max_steps)
         if out_of_steps or (opts.max_minutes and time.time() - t0 > 60 * opts.max_minutes):
@@ -132,25 +115,42 @@ def train(opts: TrainOptions) -> dict[str, Any]:
     return metrics
 
 
-def _resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[int, int]:
-    """Load ``path`` into model and optimizer; return (first epoch to run, steps done)."""
+def _resume(
+    path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, opts: TrainOptions
+) -> tuple[int, int]:
+    """Load ``path`` into model, optimizer, scheduler and the torch RNG; return (first epoch to run, steps done).
+
+    Raises CheckpointError when the run's LR schedule cannot be continued: a checkpoint without
+    scheduler state (written before it was saved) with epochs left, or a schedule planned for a
+    different number of steps (other ``--epochs`` / ``--batch-size`` than the run was started with).
+    """
     if not path.is_file():
         return 0, 0
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(path)  # CheckpointError names a corrupt last.pt
+    start, step = ckpt["epoch"] + 1, ckpt["step"]
+    saved = ckpt.get("scheduler")
+    if start < opts.epochs and saved is None:
+        raise CheckpointError(f"{path}: no LR scheduler state (an older checkpoint); cannot resume it exactly")
+    if saved is not None and saved["total_steps"] != sched.total_steps:
+        raise CheckpointError(
+            f"{path}: the run's LR schedule spans {saved['total_steps']} steps, but --epochs {opts.epochs} "
+            f"--batch-size {opts.batch_size} plan {sched.total_steps}; resume with the run's settings"
+        )
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
-    log.info("resumed from %s at epoch %d", path, ckpt["epoch"] + 1)
-    return ckpt["epoch"] + 1, ckpt["step"]
+    if saved is not None:
+        sched.load_state_dict(saved)
+    if "torch_rng" in ckpt:
+        torch.set_rng_state(ckpt["torch_rng"])
+    log.info("resumed from %s at epoch %d (step %d)", path, start, step)
+    return start, step
 
 
-def _schedule(opt: torch.optim.Optimizer, groups: list[dict[str, Any]], total: int, done: int) -> Any:
-    """One-cycle schedule over ``total`` steps, fast-forwarded past the ``done`` ones (resume)."""
-    sched = torch.optim.lr_scheduler.OneCycleLR(
+def _schedule(opt: torch.optim.Optimizer, groups: list[dict[str, Any]], total: int) -> Any:
+    """One-cycle schedule over ``total`` steps; on resume its saved state is loaded (``_resume``)."""
+    return torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[g["lr"] for g in groups], total_steps=max(total, 1), pct_start=0.1
     )
-    for _ in range(min(done, total)):
-        sched.step()
-    return sched
 
 
 def _validate(

@@ -1,4 +1,11 @@
-"""``xmr serve``: uvicorn on 127.0.0.1 serving the bundles under ``--root``."""
+"""``xmr serve``: uvicorn serving the bundles under ``--root``.
+
+Settings are built once, here, as a ``Settings`` object (pydantic-settings: ``XMR_*`` environment
+variables and defaults, with the command-line options on top) and handed to ``create_app``. With
+one worker uvicorn runs that app object. Several worker processes cannot share an object: uvicorn
+then needs an import string, so ``run`` writes the same settings into the environment
+(``settings_env``) and each worker rebuilds them with ``service.main:app_from_env``.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +14,48 @@ from pathlib import Path
 
 import typer
 
+from service.config import Settings
+from xmr.errors import BundleError
+from xmr.settings import build_settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as ``XMR_*`` environment variables that ``Settings()`` reads back unchanged."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper(): str(value) for name, value in settings.model_dump().items() if value is not None}
+
+
+def run(settings: Settings, log_level: str = "info", workers: int = 1) -> None:
+    """Serve ``settings`` with uvicorn until interrupted."""
+    import uvicorn
+
+    from service.main import create_app
+
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+        return
+    os.environ.update(settings_env(settings))  # the worker processes inherit it
+    uvicorn.run(
+        "service.main:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        workers=workers,
+    )
+
 
 def serve(
-    root: Path = typer.Option(Path("bundles"), help="Bundle root (<root>/<collection>/CURRENT).", envvar="XMR_ROOT"),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind.", envvar="XMR_HOST"),
-    port: int = typer.Option(8000, help="TCP port.", envvar="XMR_PORT"),
+    root: Path | None = typer.Option(None, help="Bundle root (<root>/<collection>/CURRENT). [env XMR_ROOT; bundles]"),
+    host: str | None = typer.Option(None, help="Interface to bind. [env XMR_HOST; 127.0.0.1]"),
+    port: int | None = typer.Option(None, help="TCP port. [env XMR_PORT; 8000]"),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve search over HTTP (FastAPI + uvicorn). Never imports torch."""
     # ONNX Runtime's and FAISS's thread pools fight over small machines; one OpenMP thread is faster
-    # (docs/benchmarks.md). Must be set before faiss/onnxruntime are imported.
+    # (docs/benchmarks.md). Must be set before faiss/onnxruntime are imported (run() imports them).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ["XMR_ROOT"], os.environ["XMR_HOST"], os.environ["XMR_PORT"] = str(root), host, str(port)
-    if not root.is_dir():
-        raise typer.BadParameter(
-            f"{root} is not a directory; build a bundle with `xmr index build`", param_hint="--root"
-        )
-    import uvicorn
-
-    uvicorn.run("service.main:app_from_env", factory=True, host=host, port=port, log_level=log_level)
+    settings = build_settings(Settings, root=root, host=host, port=port)  # options over env over defaults
+    if not settings.root.is_dir():
+        raise BundleError(f"bundle root {settings.root} is not a directory; build a bundle with `xmr index build`")
+    run(settings, log_level)

@@ -10,10 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xmr.errors import InvalidRequest, NotFound, NotReady, XmrError
+from xmr.errors import NotFound, NotReady, XmrError
 
 log = logging.getLogger(__name__)
-STATUS: dict[type[XmrError], int] = {InvalidRequest: 400, NotFound: 404, NotReady: 503}
+STATUS: dict[type[XmrError], int] = {NotFound: 404, NotReady: 503}
 
 
 def problem(status: int, detail: str) -> JSONResponse:

@@ -33,12 +33,13 @@ class StoreCollector(Collector):
         refused = GaugeMetricFamily(
             "xmr_bundle_refused", "1 when the newest CURRENT could not be loaded.", labels=["collection"]
         )
-        for name, b in sorted(self.store.live.items()):
+        state = self.store.snapshot()
+        for name, b in sorted(state.live.items()):
             info.add_metric([name, b.version, b.model_id], 1)
             for modality, n in b.manifest.get("counts", {}).items():
                 items.add_metric([name, modality], n)
-        for name in sorted(set(self.store.live) | set(self.store.errors)):
-            refused.add_metric([name], 1 if name in self.store.errors else 0)
+        for name in sorted(set(state.live) | set(state.errors)):
+            refused.add_metric([name], 1 if name in state.errors else 0)
         yield from (info, items, refused)
 
 

@@ -1,16 +1,24 @@
 """Live bundles: load each collection's CURRENT version, verify it, and hot-swap on change.
 
 A version that fails to load (missing file, checksum mismatch) is refused and logged; the
-previously loaded version keeps serving. Swapping replaces one dict entry, so a request that
-already holds the old bundle finishes on it.
+previously loaded version keeps serving.
+
+Request threads read the store while the poller loads: the store's state (live bundles and load
+errors) is copy-on-write. A refresh builds new mappings and replaces the one ``Snapshot``
+reference (an atomic store), never mutating a published one, so a request that takes
+``store.snapshot()`` once sees one consistent state for its whole life (a request that holds the
+old bundle finishes on it) and can iterate it while collections appear.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import bundle
@@ -46,8 +54,26 @@ def load_bundle(path: Path, onnx_threads: int = 1, verify_checksums: bool = True
     return LoadedBundle(manifest["collection"], manifest["version"], path, manifest, encoder, searcher)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """One published state of the store; never mutated, so readers need no lock."""
+
+    live: Mapping[str, LoadedBundle] = field(default_factory=lambda: MappingProxyType({}))
+    errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # collection -> reason
+
+    def get(self, collection: str | None, default: str | None, root: Path) -> LoadedBundle:
+        """The live bundle of ``collection`` (or the default, or the first by name); NotReady/NotFound otherwise."""
+        if not self.live:
+            detail = "; ".join(f"{k}: {v}" for k, v in self.errors.items()) or f"no collection under {root}"
+            raise NotReady(f"no bundle loaded ({detail})")
+        name = collection or default or min(self.live)
+        if name not in self.live:
+            raise NotFound(f"collection {name!r} not found; loaded: {sorted(self.live)}")
+        return self.live[name]
+
+
 class BundleStore:
-    """Collection name -> live LoadedBundle, plus the last load error per collection."""
+    """Collection name -> live LoadedBundle, plus the last load error per collection (copy-on-write)."""
 
     def __init__(
         self, root: Path, onnx_threads: int = 1, verify_checksums: bool = True, default_collection: str | None = None
@@ -56,37 +82,57 @@ class BundleStore:
         self.onnx_threads = onnx_threads
         self.verify_checksums = verify_checksums
         self.default_collection = default_collection
-        self.live: dict[str, LoadedBundle] = {}
-        self.errors: dict[str, str] = {}
+        self._state = Snapshot()
+        self._refreshing = threading.Lock()  # one writer at a time; readers never wait
+
+    def snapshot(self) -> Snapshot:
+        """The current state; take it once per request and read only it."""
+        return self._state
+
+    @property
+    def live(self) -> Mapping[str, LoadedBundle]:
+        return self._state.live
+
+    @property
+    def errors(self) -> Mapping[str, str]:
+        return self._state.errors
+
+    def _publish(self, live: dict[str, LoadedBundle], errors: dict[str, str]) -> None:
+        self._state = Snapshot(MappingProxyType(dict(live)), MappingProxyType(dict(errors)))
 
     def refresh(self) -> list[str]:
         """Load every collection whose CURRENT names a version other than the live one.
 
         Returns the collections that changed. Never raises for a bad bundle: it is logged,
-        kept in ``errors``, and the live version stays.
+        kept in ``errors``, and the live version stays. Each change is published as it happens.
         """
-        changed = []
-        for name in bundle.list_collections(self.root):
-            version = bundle.read_current(self.root, name)
-            live = self.live.get(name)
-            if version is None:
-                continue
-            if live and live.version == version:
-                self.errors.pop(name, None)  # e.g. CURRENT rolled back to the live version
-                continue
-            if self.errors.get(name, "").startswith(f"{version}:"):
-                continue  # already refused this version; don't re-hash it every poll
-            try:
-                loaded = load_bundle(self.root / name / version, self.onnx_threads, self.verify_checksums)
-            except BundleError as exc:
-                self.errors[name] = f"{version}: {exc}"
-                log.error("refused %s/%s, still serving %s: %s", name, version, live.version if live else None, exc)
-                continue
-            self.live[name] = loaded
-            self.errors.pop(name, None)
-            changed.append(name)
-            log.info("serving %s/%s (%s)", name, version, loaded.model_id)
+        with self._refreshing:
+            live, errors = dict(self._state.live), dict(self._state.errors)
+            changed = [name for name in bundle.list_collections(self.root) if self._refresh_one(name, live, errors)]
+            self._publish(live, errors)
         return changed
+
+    def _refresh_one(self, name: str, live: dict[str, LoadedBundle], errors: dict[str, str]) -> bool:
+        """Bring ``name`` up to its CURRENT in ``live``/``errors`` (publishing them); True if it changed."""
+        version = bundle.read_current(self.root, name)
+        old = live.get(name)
+        if version is None or errors.get(name, "").startswith(f"{version}:"):
+            return False  # nothing published, or already refused this version: don't re-hash it every poll
+        if old and old.version == version:
+            errors.pop(name, None)  # e.g. CURRENT rolled back to the live version
+            return False
+        try:
+            loaded = load_bundle(self.root / name / version, self.onnx_threads, self.verify_checksums)
+        except BundleError as exc:
+            errors[name] = f"{version}: {exc}"
+            log.error("refused %s/%s, still serving %s: %s", name, version, old.version if old else None, exc)
+            self._publish(live, errors)
+            return False
+        live[name] = loaded
+        errors.pop(name, None)
+        self._publish(live, errors)
+        log.info("serving %s/%s (%s)", name, version, loaded.model_id)
+        return True
 
     async def poll(self, seconds: float) -> None:
         while True:
@@ -97,16 +143,14 @@ class BundleStore:
                 log.exception("bundle refresh failed")
 
     def get(self, collection: str | None) -> LoadedBundle:
-        if not self.live:
-            detail = "; ".join(f"{k}: {v}" for k, v in self.errors.items()) or f"no collection under {self.root}"
-            raise NotReady(f"no bundle loaded ({detail})")
-        name = collection or self.default_collection or sorted(self.live)[0]
-        if name not in self.live:
-            raise NotFound(f"collection {name!r} not found; loaded: {sorted(self.live)}")
-        return self.live[name]
+        """The live bundle of ``collection`` (default: the configured one, else the first by name)."""
+        return self._state.get(collection, self.default_collection, self.root)
 
     def find_item(self, item_id: str) -> tuple[LoadedBundle, bundle.Item]:
-        for loaded in self.live.values():
+        """The first live collection (by name) holding ``item_id``, and the item."""
+        live = self._state.live
+        for name in sorted(live):
+            loaded = live[name]
             item = loaded.searcher.item_by_id(item_id)
             if item is not None:
                 return loaded, item

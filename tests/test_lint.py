@@ -15,6 +15,6 @@ def test_ruff_is_clean() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_mypy_strict_on_service_and_indexer() -> None:
-    out = subprocess.run([str(BIN / "mypy"), "service", "indexer"], cwd=ROOT, capture_output=True, text=True)
+def test_mypy_strict_on_service_indexer_and_bundle() -> None:
+    out = subprocess.run([str(BIN / "mypy"), "service", "indexer", "bundle"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

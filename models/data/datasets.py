@@ -12,6 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models.data.media import MediaError, decode_video, read_image
+from xmr.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -28,24 +29,38 @@ class Sample:
 
 
 def read_msrvtt(path: Path) -> list[Sample]:
-    """Read an MSR-VTT style json (``videos`` with ``video_id``/``split``/``url``, ``sentences``)."""
-    doc = json.loads(path.read_text())
-    caps: dict[str, list[str]] = {}
-    for s in sorted(doc["sentences"], key=lambda s: s["sen_id"]):
-        caps.setdefault(s["video_id"], []).append(s["caption"])
-    return [
-        Sample(v["video_id"], "video", path.parent / v["url"], v["split"], caps.get(v["video_id"], []))
-        for v in doc["videos"]
-    ]
+    """Read an MSR-VTT style json (``videos`` with ``video_id``/``split``/``url``, ``sentences``).
+
+    Raises DataError naming the file when it is missing, not JSON, or lacks a field.
+    """
+    if not path.is_file():
+        raise DataError(f"{path} not found; write a corpus with `xmr demo-data --out {path.parent}`")
+    try:
+        doc = json.loads(path.read_text())
+        caps: dict[str, list[str]] = {}
+        for s in sorted(doc["sentences"], key=lambda s: s["sen_id"]):
+            caps.setdefault(s["video_id"], []).append(s["caption"])
+        return [
+            Sample(v["video_id"], "video", path.parent / v["url"], v["split"], caps.get(v["video_id"], []))
+            for v in doc["videos"]
+        ]
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+    except (KeyError, TypeError) as exc:  # a field missing, or of the wrong kind
+        raise DataError(f"{path}: not an MSR-VTT annotation file (field {exc} missing or malformed)") from exc
 
 
 def read_manifest_images(path: Path) -> list[Sample]:
+    """Captioned images of a demo-corpus ``manifest.jsonl``; raises DataError naming the bad line."""
     out = []
-    for line in path.read_text().splitlines():
-        item = json.loads(line)
-        if item["modality"] == "image":
-            caps = [c["caption"] for c in item.get("captions", [])]
-            out.append(Sample(item["id"], "image", path.parent / item["uri"], item.get("split", "train"), caps))
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            item = json.loads(line)
+            if item["modality"] == "image":
+                caps = [c["caption"] for c in item.get("captions", [])]
+                out.append(Sample(item["id"], "image", path.parent / item["uri"], item.get("split", "train"), caps))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}:{n}: malformed item ({type(exc).__name__}: {exc})") from exc
     return out
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from xmr.errors import DataError
+
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 COLORS = {"red": "crimson", "green": "emerald", "blue": "navy", "yellow": "golden"}
 MOTIONS = {
@@ -22,13 +24,13 @@ PHRASE = re.compile(r"a (\w+) (\d) (moves left|moves right|moves up|moves down|a
 
 
 def paraphrase(caption: str) -> str:
-    """Paraphrase a generated video caption; raises ValueError on text it does not know."""
+    """Paraphrase a generated video caption; raises DataError on text it does not know (not a demo corpus)."""
     parts = caption.split(", then ")
     out = []
     for part in parts:
         m = PHRASE.fullmatch(part)
         if not m:
-            raise ValueError(f"not a demo caption: {part!r}")
+            raise DataError(f"--paraphrase rewrites demo-corpus captions only; not a demo caption: {part!r}")
         color, digit, motion = m.groups()
         out.append(f"a {COLORS[color]} {DIGITS[int(digit)]} {MOTIONS[motion]}")
     return ", followed by ".join(out)

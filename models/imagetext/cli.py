@@ -33,9 +33,9 @@ def train(data: Path, out: Path, config: str, seed: int, max_steps: int, hp: dic
 
 def evaluate(run: Path, data: Path, split: str) -> dict[str, Any]:
     """``xmr eval`` for an image-text run on a precomp split (dev, test, testall)."""
+    from models.checkpoint import load_trained
     from models.imagetext.evaluate import evaluate_split
     from models.imagetext.precomp import read_split
-    from models.train import load_trained
 
     model, tok, _ = load_trained(run)
     return evaluate_split(model, tok, read_split(data, split))

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.checkpoint import load_trained
 from models.imagetext.evaluate import evaluate_split
 from models.imagetext.precomp import read_split
 from models.imagetext.train import ImageTextOptions, prepare, train_image_text
-from models.train import load_trained
 
 log = logging.getLogger(__name__)
 LOSSES = ("triplet_hn", "selhn", "triplet_sum", "unified", "bcls", "listwise")

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xmr.errors import XmrError
+from xmr.errors import DataError
 
 SPLITS = ("train", "dev", "test", "testall")
 CAPS_PER_IMAGE = 5
 
 
-class PrecompError(XmrError):
+class PrecompError(DataError):
     """A precomp data folder is missing a split, or a file has the wrong shape or caption count."""
 
 

@@ -1,5 +1,8 @@
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,7 +60,6 @@ def test_crash_before_current_flip_leaves_previous_live(tmp_path: Path, monkeypa
     monkeypatch.undo()
     assert bundle.read_current(tmp_path, "c") == v1
     bundle.verify(tmp_path / "c" / v1)
-    assert (tmp_path / "c" / "CURRENT").read_text().strip() == v1
 
 
 def test_garbage_collection_keeps_live_and_newest(tmp_path: Path) -> None:
@@ -72,6 +74,35 @@ def test_garbage_collection_keeps_live_and_newest(tmp_path: Path) -> None:
     assert bundle.list_versions(tmp_path, "c") == [versions[0], versions[2], versions[3]]
 
 
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_dead_builds_staging_is_removed_at_once_live_ones_kept(tmp_path: Path) -> None:
+    _, mine = _stage(tmp_path)  # this process: a running build
+    _, dead = _stage(tmp_path)
+    lock = json.loads((dead / bundle.layout.STAGING_LOCK).read_text())
+    (dead / bundle.layout.STAGING_LOCK).write_text(json.dumps({**lock, "pid": dead_pid()}))
+    _, reused = _stage(tmp_path)  # a live pid that started at another time: not the build that wrote the lock
+    (reused / bundle.layout.STAGING_LOCK).write_text(json.dumps({**lock, "started": "1"}))
+    _, unowned = _stage(tmp_path)  # no lock (or another host's): only the age rule applies
+    (unowned / bundle.layout.STAGING_LOCK).unlink()
+    _, elsewhere = _stage(tmp_path)
+    (elsewhere / bundle.layout.STAGING_LOCK).write_text(json.dumps({**lock, "host": "another-host"}))
+    assert bundle.build_alive(mine) is True and bundle.build_alive(dead) is False
+    assert bundle.build_alive(reused) is False and bundle.build_alive(unowned) is None
+    assert bundle.collect_garbage(tmp_path, "c") == []
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == sorted(p.name for p in (mine, unowned, elsewhere))
+    old = time.time() - bundle.writer.STALE_STAGING_S - 60
+    for p in (mine, unowned):
+        os.utime(p, (old, old))
+    assert bundle.remove_abandoned_staging(tmp_path, "c") == [unowned]
+    assert mine.is_dir() and elsewhere.is_dir()  # a running build is kept however long it takes
+
+
 def test_set_current_rejects_unknown_version(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     with pytest.raises(BundleError, match="no such published version"):
@@ -79,13 +110,19 @@ def test_set_current_rejects_unknown_version(tmp_path: Path) -> None:
 
 
 def test_items_roundtrip(tmp_path: Path) -> None:
-    item = bundle.Item(0, "a", "video", "a.mp4", 3.5, "t", ["x"], {"k": [1]})
-    bundle.write_items(tmp_path / "items.sqlite", [item])
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "items.sqlite") as db:
-        assert bundle.reader.row_to_item(db.execute("SELECT * FROM items").fetchone()) == item
-    assert json.loads(json.dumps(item.metadata)) == {"k": [1]}
+    """What the writer stores is what the service's reader returns, by row, by id and by modality."""
+    items = [
+        bundle.Item(0, "a", "video", "a.mp4", 3.5, "t", ["x"], {"k": [1]}),
+        bundle.Item(1, "b", "image", "b.png", 0.0, "", [], {}),
+    ]
+    bundle.write_items(tmp_path / bundle.ITEMS, items)
+    db = bundle.ItemsDB(tmp_path)
+    try:
+        assert db.by_rows([1, 0]) == {0: items[0], 1: items[1]}
+        assert db.by_id("b") == items[1] and db.by_id("nope") is None
+        assert db.rows_by_modality("video").tolist() == [0]
+    finally:
+        db.close()
 
 
 @pytest.mark.parametrize(

@@ -8,30 +8,37 @@ import numpy as np
 import pytest
 
 import bundle
-from indexer.build import build
+from indexer.build import build, corpus_fingerprint
 from indexer.embed import Embedder
 from indexer.manifest import read_manifest
 from tests.conftest import TINY_IMAGES, TINY_VIDEOS
-from xmr.errors import ManifestError, MediaError
+from xmr.errors import BundleError, ManifestError, MediaError
 
 
-def test_published_bundle_matches_the_design(bundle_root: Path, corpus: Path) -> None:
+def test_published_bundle_matches_the_design(bundle_root: Path, corpus: Path, trained_run: Path) -> None:
+    """The manifest describes what was written: every listed item, the index's real metric and type,
+    the weights that embedded them, the corpus they came from; one clip per 0.5 s of video."""
     version = bundle.read_current(bundle_root, "demo")
     path = bundle_root / "demo" / version
     manifest = bundle.verify(path)
-    lines = (corpus / "manifest.jsonl").read_text().splitlines()
-    assert (
-        manifest["counts"] == {"video": TINY_VIDEOS, "image": TINY_IMAGES} and len(lines) == TINY_VIDEOS + TINY_IMAGES
-    )
-    assert manifest["metric"] == "inner_product" and manifest["faiss_factory"] == "Flat"
+    listed = read_manifest(corpus / "manifest.jsonl")
+    with sqlite3.connect(path / "items.sqlite") as db:
+        rows = db.execute("SELECT row, id, modality, duration FROM items ORDER BY row").fetchall()
+    assert [(r[1], r[2]) for r in rows] == [(it.id, it.modality) for it in listed]  # all of them, in order
+    assert manifest["counts"] == {m: sum(it.modality == m for it in listed) for m in ("video", "image")}
+    index = faiss.read_index(str(path / "index.faiss"))
+    metric = {"inner_product": faiss.METRIC_INNER_PRODUCT}[manifest["metric"]]
+    described = faiss.index_factory(manifest["dim"], manifest["faiss_factory"], metric)
+    described = faiss.deserialize_index(faiss.serialize_index(described))  # as read back from a file
+    assert (index.metric_type, index.d, index.ntotal) == (metric, manifest["dim"], len(rows))
+    assert type(faiss.downcast_index(index)) is type(faiss.downcast_index(described))
     assert manifest["onnx_max_abs_diff"] <= 1e-4
-    assert len(manifest["corpus_fingerprint"]) == 64 and manifest["model_id"].startswith("baseline_tiny-")
+    assert manifest["model_id"].endswith("-" + bundle.sha256_file(trained_run / "last.pt")[:12])
+    assert manifest["corpus_fingerprint"] == corpus_fingerprint(listed) != corpus_fingerprint(listed[1:])
     offsets = np.load(path / "clips" / "offsets.npy")
     feats = np.load(path / "clips" / "features.npy", mmap_mode="r")
-    assert len(offsets) == TINY_VIDEOS + TINY_IMAGES + 1 and offsets[-1] == len(feats)
-    with sqlite3.connect(path / "items.sqlite") as db:
-        rows = db.execute("SELECT row, modality, duration FROM items ORDER BY row").fetchall()
-    for row, modality, duration in rows:  # one clip per 0.5 s of video, none for images
+    assert len(offsets) == len(rows) + 1 and offsets[-1] == len(feats)
+    for row, _, modality, duration in rows:  # one clip per 0.5 s of video, none for images
         assert offsets[row + 1] - offsets[row] == (round(duration * 2) if modality == "video" else 0)
 
 
@@ -65,11 +72,13 @@ def test_missing_and_corrupt_videos_are_reported_and_skipped(corpus: Path, train
     reasons = dict(report.skipped)
     assert set(reasons) == {"videos/vid00001.mp4", "videos/vid00002.mp4"}
     assert "cannot decode" in reasons["videos/vid00001.mp4"] and "not found" in reasons["videos/vid00002.mp4"]
-    manifest = json.loads((report.path / "manifest.json").read_text())
-    assert len(manifest["skipped"]) == 2
+    manifest = bundle.verify(report.path)
+    assert [(s["uri"], s["reason"]) for s in manifest["skipped"]] == report.skipped
 
 
-def test_failed_build_leaves_live_version_alone(bundle_root: Path, trained_run: Path, tmp_path: Path) -> None:
+def test_build_with_no_readable_media_leaves_live_version_alone(
+    bundle_root: Path, trained_run: Path, tmp_path: Path
+) -> None:
     root = tmp_path / "root"
     shutil.copytree(bundle_root, root)
     live = bundle.read_current(root, "demo")
@@ -77,8 +86,32 @@ def test_failed_build_leaves_live_version_alone(bundle_root: Path, trained_run: 
     with pytest.raises(MediaError, match="none of the 1 listed media could be read"):
         build(tmp_path / "bad.jsonl", "demo", root, trained_run)
     assert bundle.read_current(root, "demo") == live
-    assert not list((root / "demo").glob(".staging-*"))
     bundle.verify(root / "demo" / live)
+
+
+def test_build_failing_after_staging_removes_it(
+    corpus: Path, trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error while the staging folder is being written (here: the ONNX export) removes that folder."""
+    import models.export
+
+    seen: list[Path] = []
+
+    def failing_export(model: object, tokenizer: object, out: Path) -> float:
+        assert (out / "index.faiss").is_file() and (out / "items.sqlite").is_file()  # staging is half written
+        seen.append(out)
+        raise BundleError(f"{out}: simulated export failure")
+
+    monkeypatch.setattr(models.export, "export_text_encoder", failing_export)
+    lines = (corpus / "manifest.jsonl").read_text().splitlines()[:2]
+    (tmp_path / "m.jsonl").write_text(
+        "".join(json.dumps({**json.loads(x), "uri": str(corpus / json.loads(x)["uri"])}) + "\n" for x in lines)
+    )
+    with pytest.raises(BundleError, match="simulated export failure"):
+        build(tmp_path / "m.jsonl", "c", tmp_path / "root", trained_run)
+    (staging,) = seen
+    assert staging.name.startswith(".staging-") and not staging.exists()
+    assert bundle.read_current(tmp_path / "root", "c") is None
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from models.data.paraphrase import paraphrase
+from xmr.errors import DataError
 
 
 def test_hand_worked_paraphrase() -> None:
@@ -19,5 +20,5 @@ def test_every_demo_caption_paraphrases_without_shared_content_words(corpus: Pat
 
 
 def test_unknown_text_is_refused() -> None:
-    with pytest.raises(ValueError, match="not a demo caption"):
+    with pytest.raises(DataError, match="not a demo caption: 'a purple 7 dances'"):
         paraphrase("a purple 7 dances")

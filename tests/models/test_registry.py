@@ -6,6 +6,7 @@ import torch
 
 from models.factory import build_model, list_configs, load_config
 from models.registry import LOSSES, TEXT_ENCODERS, VISION_ENCODERS
+from xmr.errors import ConfigError
 
 torch.manual_seed(0)
 
@@ -61,7 +62,7 @@ def test_configs_build_and_backprop(config: str) -> None:
 
 
 def test_unknown_names_are_named_in_the_error() -> None:
-    with pytest.raises(KeyError, match="unknown loss 'nope'"):
+    with pytest.raises(ConfigError, match="unknown loss 'nope'"):
         LOSSES.get("nope")
-    with pytest.raises(FileNotFoundError, match="baseline"):
+    with pytest.raises(ConfigError, match="model config 'nope' not found; known: .*'baseline'"):
         load_config("nope")

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 import bundle
 from service.config import Settings
 from service.main import create_app
-from tests.conftest import TINY_IMAGES, TINY_VIDEOS, copy_with_new_version
+from tests.conftest import TINY_IMAGES, TINY_VIDEOS
+from tests.harness import copy_with_new_version
 
 
 def client_for(root: Path, poll_seconds: float = 0, batch_min_encode_ms: float = 1.0) -> TestClient:

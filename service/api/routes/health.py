@@ -20,10 +20,11 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 def readyz(store: StoreDep) -> dict[str, object] | JSONResponse:
     """Ready when at least one bundle is loaded; 503 with the reason otherwise."""
-    if not store.live:
-        reason = "; ".join(f"{k}: {v}" for k, v in store.errors.items()) or f"no collection under {store.root}"
+    state = store.snapshot()
+    if not state.live:
+        reason = "; ".join(f"{k}: {v}" for k, v in state.errors.items()) or f"no collection under {store.root}"
         return problem(503, f"not ready: {reason}")
-    return {"status": "ready", "collections": {k: v.version for k, v in store.live.items()}}
+    return {"status": "ready", "collections": {k: v.version for k, v in state.live.items()}}
 
 
 @router.get("/metrics", response_class=Response)

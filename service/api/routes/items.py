@@ -31,6 +31,7 @@ def get_item(store: StoreDep, item_id: str = Path(max_length=200)) -> ItemRespon
 @router.get("/v1/collections", response_model=list[CollectionInfo])
 def collections(store: StoreDep) -> list[CollectionInfo]:
     """Live collections with their version, model id and item counts."""
+    state = store.snapshot()  # one consistent view while collections may appear
     return [
         CollectionInfo(
             name=name,
@@ -38,7 +39,7 @@ def collections(store: StoreDep) -> list[CollectionInfo]:
             model_id=b.model_id,
             counts=b.manifest.get("counts", {}),
             created_at=str(b.manifest.get("created_at", "")),
-            error=store.errors.get(name),
+            error=state.errors.get(name),
         )
-        for name, b in sorted(store.live.items())
+        for name, b in sorted(state.live.items())
     ]
