@@ -115,7 +115,9 @@ def train_image_text(opts: ImageTextOptions) -> dict[str, Any]:
                     f.write(json.dumps({"eval": opts.eval_split, **metrics}) + "\n")
                     f.flush()
                     log.info("step %d: loss %.4f %s rsum %.1f", step, out["loss"], opts.eval_split, metrics["rsum"])
-            save_checkpoint(opts.out / "last.pt", model, opt, int(step // per_epoch), step, cfg, tok.get_vocab_size())
+            save_checkpoint(
+                opts.out / "last.pt", model, opt, sched, int(step // per_epoch), step, cfg, tok.get_vocab_size()
+            )
     return metrics
 
 
