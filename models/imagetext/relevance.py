@@ -20,13 +20,12 @@ import torch
 
 def _minilm(texts: list[str], batch_size: int = 256) -> np.ndarray:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from tokenizers import Tokenizer
     from transformers import AutoModel
 
-    from models.encoders.minilm import model_dir
-    from models.tokenizer import configure, encode
+    from models.encoders.minilm import MiniLMText, model_dir
+    from models.tokenizer import encode
 
-    tok = configure(Tokenizer.from_file(str(model_dir() / "tokenizer.json")), 64)
+    tok = MiniLMText.make_tokenizer([], max_tokens=64)  # MiniLM's own WordPiece vocabulary
     bert = AutoModel.from_pretrained(str(model_dir())).eval()
     out = []
     with torch.no_grad():
