@@ -84,7 +84,8 @@ class Embedder:
         self.clip_rate: float = float(self.cfg.get("clip_rate", 0.0))
         self.frame_size: int = int(self.cfg["frame_size"])
         self.dim: int = int(self.cfg["embed_dim"])
-        self.span: int = int(self.cfg.get("vision", {}).get("max_frames", 1))  # clips the video tower attends over at once
+        # clips the video tower attends over at once (image-text runs have no video tower)
+        self.span: int = int(self.cfg.get("vision", {}).get("max_frames", 1))
 
     def read(self, item: InputItem) -> tuple[np.ndarray | LongVideo, float]:
         """Frames (T, S, S, 3) uint8 and duration (s) of one item, or an open ``LongVideo``; raises MediaError."""
