@@ -136,3 +136,21 @@ def serving_venv() -> Path:
         # The code under test, built in place of the cached copy (no isolated build env: seconds, not ~20 s).
         pip(venv, "install", "--quiet", "--no-deps", "--force-reinstall", "--no-build-isolation", str(src))
     return venv
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require_browser() -> None:
+    """Skip a browser test where Chromium or Playwright is missing, except under CI (there: fail loudly)."""
+    import importlib.util
+
+    import pytest
+
+    missing = [f"{CHROMIUM} (apt-get install chromium)"] if not CHROMIUM.is_file() else []
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("the playwright package (pip install -e '.[dev]')")
+    if missing and os.environ.get("CI") == "true":
+        pytest.fail(f"browser test cannot run under CI: missing {', '.join(missing)}")
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)}")

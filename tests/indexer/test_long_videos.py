@@ -25,7 +25,7 @@ import bundle
 from models.long_video import segment_bounds
 from service.config import Settings
 from service.main import create_app
-from tests.harness import start_server, stop
+from tests.harness import CHROMIUM, require_browser, start_server, stop
 from tests.indexer.long_media import actor, write_long_video
 
 pytestmark = pytest.mark.slow
@@ -111,10 +111,10 @@ def test_late_event_ranks_the_long_video_first_with_a_segment_containing_it(long
 @pytest.mark.e2e
 def test_search_page_starts_the_player_at_the_matched_segment(long_builds: dict[str, Any]) -> None:
     """A real browser on a real server: the long video's card plays from its segment's start."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("no chromium on this machine")
+    require_browser()
+    from playwright import sync_api
+
+    chromium = str(CHROMIUM)
     proc, url = start_server(long_builds["root"], XMR_DEFAULT_COLLECTION="two")
     try:
         top = httpx.post(f"{url}/v1/search", json={"query": LATE_EVENT[0], "k": 12}).json()["hits"][0]

@@ -7,29 +7,16 @@ except under CI=true, where it must run.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.harness import start_server
+from tests.harness import CHROMIUM, require_browser, start_server
 from tests.service.test_moments_api import moments_root  # noqa: F401  (module fixture: bundle + stand-in head)
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 pytestmark = pytest.mark.e2e
-
-
-def require_browser() -> None:
-    missing = [f"{CHROMIUM} (apt-get install chromium)"] if not CHROMIUM.is_file() else []
-    if importlib.util.find_spec("playwright") is None:
-        missing.append("the playwright package (pip install -e '.[dev]')")
-    if missing and os.environ.get("CI") == "true":
-        pytest.fail(f"browser test cannot run under CI: missing {', '.join(missing)}")
-    if missing:
-        pytest.skip(f"missing {', '.join(missing)}")
 
 
 def test_clicking_a_moment_seeks_the_player(moments_root: Path) -> None:  # noqa: F811
