@@ -54,6 +54,7 @@ lint: install
 bench: $(ROOT)/demo/CURRENT
 	$(BIN)/python benchmarks/bench_search.py --root $(ROOT) --data $(DATA)
 	$(BIN)/python benchmarks/bench_index.py --data $(DATA) --run $(RUN)
+	$(BIN)/python benchmarks/bench_long_video.py --run $(RUN)
 	$(BIN)/python benchmarks/bench_coldstart.py --root $(ROOT) --collection demo
 
 clean-demo:

@@ -14,6 +14,7 @@ from bundle.layout import (
     INDEX,
     ITEMS,
     MANIFEST,
+    MEDIA_ROOT,
     MOMENT_HEAD,
     MOMENT_HEAD_FIELDS,
     MOMENT_HEAD_INPUTS,
@@ -31,6 +32,7 @@ from bundle.reader import (
     ItemsDB,
     list_collections,
     list_versions,
+    media_path,
     moment_head_entry,
     read_current,
     read_manifest,
@@ -46,7 +48,9 @@ from bundle.writer import (
     set_current,
     staging_dir,
     write_clips,
+    write_clips_streamed,
     write_items,
+    write_segments,
 )
 
 __all__ = [
@@ -57,6 +61,7 @@ __all__ = [
     "INDEX",
     "ITEMS",
     "MANIFEST",
+    "MEDIA_ROOT",
     "MOMENT_HEAD",
     "MOMENT_HEAD_FIELDS",
     "MOMENT_HEAD_INPUTS",
@@ -75,6 +80,7 @@ __all__ = [
     "list_collections",
     "list_versions",
     "moment_head_entry",
+    "media_path",
     "new_version_id",
     "publish",
     "read_current",
@@ -85,5 +91,7 @@ __all__ = [
     "staging_dir",
     "verify",
     "write_clips",
+    "write_clips_streamed",
     "write_items",
+    "write_segments",
 ]

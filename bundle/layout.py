@@ -5,13 +5,19 @@ Layout (DESIGN.md)::
     <root>/<collection>/CURRENT                 names the live version; replaced atomically
     <root>/<collection>/<version>/
         manifest.json       schema_version, collection, version, model_id, dim, counts, ... + sha256 per file
-        index.faiss         FAISS index; vector id i is items.sqlite row i
-        items.sqlite        ITEMS_SCHEMA below
+        index.faiss         FAISS index; vector id i is segments row i, whose ``item`` is an items row
+        items.sqlite        ITEMS_SCHEMA and SEGMENTS_SCHEMA below
         clips/features.npy  (N_clips, E) float16 per-clip features of every video, concatenated
         clips/offsets.npy   (N_items + 1,) int64: item row i's clips are features[offsets[i]:offsets[i+1]]
         text_encoder.onnx   TEXT_ENCODER_INPUTS -> TEXT_ENCODER_OUTPUT
         tokenizer.json      Hugging Face ``tokenizers`` file for the text encoder
         moment_head.onnx    optional: MOMENT_HEAD_INPUTS -> MOMENT_HEAD_OUTPUTS (manifest "moment_head")
+
+Retrieval vectors are segments: an image or a video no longer than the video tower's span has one
+(``[0, duration]``); a longer video has one per overlapping window of the span, each with its
+``[start, end]`` seconds, and search ranks a video by its best segment. The manifest's
+``media_root`` is the absolute folder the items' relative uris resolve against (the service may
+map it elsewhere, e.g. ``XMR_MEDIA_ROOT`` in a container); no item carries a server path.
 
 ``clips/`` is read by the moment head at query time (memory-mapped, so moments need no video
 decoding); bundles without a moment head still carry it.
@@ -23,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # 2: the format got one owner (this package); a newer reader refuses bundles it does not know.
-SCHEMA_VERSION = 2
+# 3: FAISS ids are segment rows (the segments table); manifest field media_root; no metadata.path.
+SCHEMA_VERSION = 3
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
@@ -40,6 +47,7 @@ STAGING_PREFIX = ".staging-"
 # later build or garbage collection can tell a dead build's leftovers from a live build's work.
 STAGING_LOCK = "build.lock"
 WORK_DIR = ".work"
+MEDIA_ROOT = "media_root"  # manifest field: absolute folder that relative item uris resolve against
 
 REQUIRED_FILES = (INDEX, ITEMS, TEXT_ENCODER, TOKENIZER)
 
@@ -76,6 +84,18 @@ ITEMS_INSERT = "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 ITEMS_BY_ROWS = "SELECT * FROM items WHERE row IN ({marks})"
 ITEM_BY_ID = "SELECT * FROM items WHERE id = ?"
 ROWS_BY_MODALITY = "SELECT row FROM items WHERE modality = ?"
+
+SEGMENTS_SCHEMA = """
+CREATE TABLE segments (
+    row INTEGER PRIMARY KEY,        -- the FAISS id of the segment's vector
+    item INTEGER NOT NULL REFERENCES items (row),
+    start_s REAL NOT NULL,          -- seconds from the item's start
+    end_s REAL NOT NULL             -- seconds; [0, duration] for an item of one segment
+);
+CREATE INDEX segments_item ON segments (item);
+"""
+SEGMENTS_INSERT = "INSERT INTO segments VALUES (?, ?, ?, ?)"
+SEGMENTS_ALL = "SELECT row, item, start_s, end_s FROM segments ORDER BY row"
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,13 @@ from bundle.layout import (
     ITEMS,
     ITEMS_BY_ROWS,
     MANIFEST,
+    MEDIA_ROOT,
     MOMENT_HEAD,
     MOMENT_HEAD_FIELDS,
     REQUIRED_FILES,
     ROWS_BY_MODALITY,
     SCHEMA_VERSION,
+    SEGMENTS_ALL,
     Item,
 )
 from xmr.errors import BundleError
@@ -152,6 +154,15 @@ class ItemsDB:
             found = self.db.execute(ITEMS_BY_ROWS.format(marks=",".join("?" * len(rows))), rows).fetchall()
         return {r[0]: row_to_item(r) for r in found}
 
+    def segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment: ``item`` (N,) int64 items row of segment (= FAISS id) i, ``bounds`` (N, 2) seconds."""
+        with self._lock:
+            found = self.db.execute(SEGMENTS_ALL).fetchall()
+        if [r[0] for r in found] != list(range(len(found))):
+            raise BundleError(f"{ITEMS}: segment rows are not 0..{len(found) - 1}")
+        item = np.array([r[1] for r in found], np.int64)
+        return item, np.array([r[2:] for r in found], np.float64).reshape(-1, 2)
+
     def by_id(self, item_id: str) -> Item | None:
         with self._lock:
             row = self.db.execute(ITEM_BY_ID, (item_id,)).fetchone()
@@ -159,6 +170,19 @@ class ItemsDB:
 
     def close(self) -> None:
         self.db.close()
+
+
+def media_path(manifest: dict[str, Any], item: Item, media_root: Path | None = None) -> Path:
+    """Where ``item``'s file is on this server: its uri resolved against the bundle's media root, or
+    against ``media_root`` when given (the same tree mounted elsewhere). An absolute uri under the
+    bundle's media root moves with it; any other absolute uri is used as is."""
+    recorded = Path(str(manifest.get(MEDIA_ROOT, ".")))
+    uri = Path(item.uri)
+    if uri.is_absolute():
+        if media_root is None or not uri.is_relative_to(recorded):
+            return uri
+        uri = uri.relative_to(recorded)
+    return (media_root or recorded) / uri
 
 
 class ClipStore:

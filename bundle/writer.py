@@ -17,7 +17,7 @@ import shutil
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ from bundle.layout import (
     MANIFEST,
     REQUIRED_FILES,
     SCHEMA_VERSION,
+    SEGMENTS_INSERT,
+    SEGMENTS_SCHEMA,
     STAGING_LOCK,
     STAGING_PREFIX,
     WORK_DIR,
@@ -67,13 +69,43 @@ def write_items(path: Path, items: Iterable[Item]) -> None:
         db.close()
 
 
+def write_segments(path: Path, item_rows: np.ndarray, bounds: np.ndarray) -> None:
+    """Add the segments table to ``items.sqlite`` at ``path``: segment i (FAISS id i) belongs to items
+    row ``item_rows[i]`` (N,) and spans ``bounds[i]`` (N, 2) = [start, end] seconds."""
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.executescript(SEGMENTS_SCHEMA)
+            starts, ends = bounds[:, 0].tolist(), bounds[:, 1].tolist()
+            db.executemany(SEGMENTS_INSERT, zip(range(len(starts)), item_rows.tolist(), starts, ends, strict=True))
+    finally:
+        db.close()
+
+
 def write_clips(staging: Path, clips: list[np.ndarray], dim: int) -> None:
     """Write every item's (T_i, E) clip features (float16, concatenated) and their offsets."""
+    write_clips_streamed(staging, [len(c) for c in clips], iter(clips), dim)
+
+
+def write_clips_streamed(staging: Path, lengths: Sequence[int], parts: Iterable[np.ndarray], dim: int) -> None:
+    """``write_clips`` from consecutive (t, E) pieces (e.g. one shard's clips each) whose rows are the
+    items' clips in order, ``lengths[i]`` rows for item row i: one piece in memory at a time."""
     (staging / CLIPS_FEATURES).parent.mkdir(exist_ok=True)
-    lengths = np.array([len(c) for c in clips], np.int64)
-    np.save(staging / CLIPS_OFFSETS, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-    feats = np.concatenate(clips) if lengths.sum() else np.zeros((0, dim), np.float32)
-    np.save(staging / CLIPS_FEATURES, feats.astype(np.float16))
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(lengths, np.int64))]).astype(np.int64)
+    np.save(staging / CLIPS_OFFSETS, offsets)
+    total = int(offsets[-1])
+    if total == 0:  # a zero-length file cannot be memory-mapped
+        np.save(staging / CLIPS_FEATURES, np.zeros((0, dim), np.float16))
+        return
+    out = np.lib.format.open_memmap(staging / CLIPS_FEATURES, mode="w+", dtype=np.float16, shape=(total, dim))
+    at = 0
+    for part in parts:
+        out[at : at + len(part)] = part
+        at += len(part)
+    out.flush()
+    del out
+    if at != total:
+        raise BundleError(f"{staging}: clip features hold {at} rows, the offsets {total}")
 
 
 def staging_dir(root: Path, collection: str) -> tuple[str, Path]:

@@ -1,7 +1,8 @@
 """``xmr index build``: reader (manifest) -> mapper (Embedder) -> writer (bundle), then publish.
 
-The FAISS index is exact inner product over unit-norm vectors (cosine). Item ``row`` i in
-items.sqlite is FAISS id i; the bundle's layout (file names, tables, clips) is owned by ``bundle``.
+The FAISS index is exact inner product over unit-norm vectors (cosine), one vector per segment
+(FAISS id = segments row -> items row); the bundle's layout (file names, tables, clips) is owned by
+``bundle``. Relative uris resolve against the manifest's folder, recorded absolute as ``media_root``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 import bundle
 from indexer.embed import Decoded, Embedded, Embedder, batches, model_id
-from indexer.manifest import InputItem, read_manifest
+from indexer.manifest import InputItem, media_base, read_manifest
 from indexer.shards import ShardStore
 from xmr.errors import MediaError
 from xmr.testhooks import pause_point
@@ -56,7 +57,11 @@ def embed_corpus(
     shards: ShardStore | None = None,
     shard_size: int = 256,
 ) -> Embedded:
-    """Embed ``items`` in order, shard by shard; finished shards are loaded from ``shards``."""
+    """Embed ``items`` in order, shard by shard; finished shards are loaded from ``shards``.
+
+    With ``shards``, clip features stay on disk in the shard files (``clips`` of the result is
+    empty; ``stage`` copies them shard by shard), so memory never holds the corpus's clips.
+    """
     total = Embedded()
     with tqdm(total=len(items), desc="embedding", unit="item", disable=None) as bar:
         for i, shard in enumerate(batches(items, shard_size)):
@@ -67,6 +72,8 @@ def embed_corpus(
                 if shards:
                     shards.save(i, shard, part)
                 pause_point("embedding")
+            if shards:
+                part.clips = []
             total.extend(part)
             bar.n = min(len(items), (i + 1) * shard_size)
             bar.refresh()
@@ -101,16 +108,23 @@ def write_index(path: Path, vectors: np.ndarray) -> None:
     faiss.write_index(index, str(path))
 
 
-def stage(staging: Path, emb: Embedded, embedder: Embedder) -> None:
-    vectors = np.stack(emb.vectors)
-    write_index(staging / bundle.INDEX, vectors)
+def stage(staging: Path, emb: Embedded, embedder: Embedder, shards: ShardStore | None = None) -> None:
+    """Write the index (one vector per segment), the items and segments tables and the clips (from
+    ``emb``, or from the finished ``shards`` when ``embed_corpus`` left them there)."""
+    write_index(staging / bundle.INDEX, np.concatenate(emb.vectors))
     pause_point("writing-index")
-    bundle.write_clips(staging, emb.clips, embedder.dim)
+    if shards is None:
+        bundle.write_clips(staging, emb.clips, embedder.dim)
+    else:
+        n = shards.count_done()
+        bundle.write_clips_streamed(staging, shards.clip_lengths(n), shards.clip_features(n), embedder.dim)
     rows = [
-        bundle.Item(row, it.id, it.modality, it.uri, dur, it.title, it.tags, {**it.metadata, "path": str(it.path)})
+        bundle.Item(row, it.id, it.modality, it.uri, dur, it.title, it.tags, it.metadata)
         for row, (it, dur) in enumerate(zip(emb.items, emb.durations, strict=True))
     ]
     bundle.write_items(staging / bundle.ITEMS, rows)
+    item_of_segment = np.repeat(np.arange(len(rows)), [len(v) for v in emb.vectors])  # (N_segments,)
+    bundle.write_segments(staging / bundle.ITEMS, item_of_segment, np.concatenate(emb.segments))
 
 
 def export_moments(run_dir: Path, staging: Path) -> dict[str, Any] | None:
@@ -158,7 +172,7 @@ def build(
         raise MediaError(f"{manifest}: none of the {len(items)} listed media could be read")
     version, staging = bundle.staging_dir(root, collection)
     try:
-        stage(staging, emb, embedder)
+        stage(staging, emb, embedder, shards)
         err = export_text_encoder(embedder.model, embedder.tokenizer, staging)
         moment_head = export_moments(run_dir, staging)
         counts = {m: sum(it.modality == m for it in emb.items) for m in ("video", "image")}
@@ -169,6 +183,8 @@ def build(
             "metric": "inner_product",
             "faiss_factory": FACTORY,
             "counts": counts,
+            "segments": sum(len(v) for v in emb.vectors),
+            bundle.MEDIA_ROOT: str(media_base(manifest)),
             "corpus_fingerprint": fingerprint,
             "clip_rate": embedder.clip_rate,
             "onnx_max_abs_diff": err,

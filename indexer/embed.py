@@ -1,11 +1,18 @@
-"""Mapper: media files -> item embeddings (E,) and per-clip features (T, E), in batches.
+"""Mapper: media files -> segment vectors (W, E), their [start, end] seconds, and per-clip features (T, E).
 
+A video no longer than the video tower's span (``max_frames`` clips) is one segment, encoded in a
+batch with other short items; a longer one streams: its clip frames are decoded chunk by chunk (in a
+prefetch thread) and encoded window by window (``models.long_video.encode_stream``), so memory is
+bounded by a window batch, not by the video. Images are one-frame videos with one segment.
 Unreadable media are reported (returned in ``failed``) and skipped; the rest are embedded.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.manifest import InputItem
+from indexer.manifest import UNSUPPORTED, InputItem
 from xmr.errors import MediaError
 
 log = logging.getLogger(__name__)
@@ -24,27 +31,38 @@ class Embedded:
     """Embeddings of the readable items of one batch, in input order."""
 
     items: list[InputItem] = field(default_factory=list)
-    vectors: list[np.ndarray] = field(default_factory=list)  # each (E,) float32, unit norm
+    vectors: list[np.ndarray] = field(default_factory=list)  # each (W, E) float32 unit norm, one per segment
+    segments: list[np.ndarray] = field(default_factory=list)  # each (W, 2) float64 [start, end] seconds
     clips: list[np.ndarray] = field(default_factory=list)  # each (T, E) float32; (0, E) for images
-    durations: list[float] = field(default_factory=list)  # seconds; 0 for images
+    durations: list[float] = field(default_factory=list)  # seconds, rounded to ms; 0 for images
     failed: list[tuple[InputItem, str]] = field(default_factory=list)
 
     def extend(self, other: Embedded) -> None:
-        """Append ``other``'s items (and their vectors, clips, durations, failures) in order."""
+        """Append ``other``'s items (and their vectors, segments, clips, durations, failures) in order."""
         self.items += other.items
         self.vectors += other.vectors
+        self.segments += other.segments
         self.clips += other.clips
         self.durations += other.durations
         self.failed += other.failed
 
 
 @dataclass
+class LongVideo:
+    """A video found to be longer than the span while decoding: its first chunks and the open rest."""
+
+    head: list[np.ndarray]  # the chunks read so far, each (t, S, S, 3) uint8
+    rest: Iterator[np.ndarray]
+    source: Any  # the models.data.media.ClipFrames; its duration is known once ``rest`` is exhausted
+
+
+@dataclass
 class Decoded:
-    """A batch after decoding: frames of the readable items, and the unreadable ones with reasons."""
+    """A batch after decoding: per readable item its frames (T, S, S, 3) uint8 or an open long video."""
 
     items: list[InputItem] = field(default_factory=list)
-    frames: list[np.ndarray] = field(default_factory=list)  # each (T, S, S, 3) uint8
-    durations: list[float] = field(default_factory=list)
+    frames: list[np.ndarray | LongVideo] = field(default_factory=list)
+    durations: list[float] = field(default_factory=list)  # seconds; 0 for images and (until read) long videos
     failed: list[tuple[InputItem, str]] = field(default_factory=list)
 
 
@@ -64,16 +82,23 @@ class Embedder:
         self.clip_rate: float = float(self.cfg["clip_rate"])
         self.frame_size: int = int(self.cfg["frame_size"])
         self.dim: int = int(self.cfg["embed_dim"])
+        self.span: int = int(self.cfg["vision"]["max_frames"])  # clips the video tower attends over at once
 
-    def read(self, item: InputItem) -> tuple[np.ndarray, float]:
-        """Frames (T, S, S, 3) uint8 and duration (s) of one item; raises MediaError."""
-        from models.data.media import decode_video, read_image
+    def read(self, item: InputItem) -> tuple[np.ndarray | LongVideo, float]:
+        """Frames (T, S, S, 3) uint8 and duration (s) of one item, or an open ``LongVideo``; raises MediaError."""
+        from models.data.media import ClipFrames, read_image
 
-        if item.modality == "video":
-            return decode_video(item.path, self.clip_rate, self.frame_size)
         if item.modality == "image":
             return read_image(item.path, self.frame_size), 0.0
-        raise MediaError(f"{item.uri}: unknown modality {item.modality!r}")
+        if item.modality != "video":
+            kind = "unsupported type" if item.modality == UNSUPPORTED else f"unknown modality {item.modality!r}"
+            raise MediaError(f"{item.uri}: {kind} ({item.path.suffix or 'no extension'})")
+        source = ClipFrames(item.path, self.clip_rate, self.frame_size, chunk=self.span)
+        rest = iter(source)
+        head = list(itertools.islice(rest, 2))  # a second chunk exists only past the span
+        if len(head) < 2:
+            return head[0], round(source.duration, 3)
+        return LongVideo(head, rest, source), 0.0
 
     def load(self, batch: list[InputItem]) -> Decoded:
         """Decode a batch (no model work), setting unreadable items aside with the reason."""
@@ -90,13 +115,54 @@ class Embedder:
         return out
 
     def encode(self, decoded: Decoded) -> Embedded:
-        """Run the encoder on a decoded batch."""
-        out = Embedded(items=decoded.items, durations=decoded.durations, failed=decoded.failed)
-        if decoded.frames:
-            vecs, clips = self.forward(decoded.frames)
-            out.vectors = list(vecs)
-            out.clips = [c if it.modality == "video" else c[:0] for c, it in zip(clips, out.items, strict=True)]
+        """Run the encoder on a decoded batch: short items in one forward pass, long videos streamed."""
+        done = self.encode_short(decoded)
+        out = Embedded(failed=list(decoded.failed))
+        for i, (item, f) in enumerate(zip(decoded.items, decoded.frames, strict=True)):
+            if isinstance(f, LongVideo):
+                try:
+                    done[i] = self.encode_long(f)
+                except MediaError as exc:  # e.g. the file turned out truncated past the first chunks
+                    out.failed.append((item, str(exc)))
+                    continue
+            vectors, clips, duration = done[i]
+            out.items.append(item)
+            out.vectors.append(vectors)
+            out.segments.append(self.segment_seconds(len(vectors), len(clips), duration))
+            out.clips.append(clips)
+            out.durations.append(duration)
         return out
+
+    def encode_short(self, decoded: Decoded) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
+        """Position in the batch -> (vector (1, E), clips (T, E), seconds) of every item that fits the span."""
+        short = [i for i, f in enumerate(decoded.frames) if isinstance(f, np.ndarray)]
+        if not short:
+            return {}
+        vecs, per_item = self.forward([decoded.frames[i] for i in short])  # type: ignore[misc]
+        done = {}
+        for k, i in enumerate(short):
+            clips = per_item[k] if decoded.items[i].modality == "video" else per_item[k][:0]  # images: no clips
+            done[i] = (vecs[k : k + 1], clips, decoded.durations[i])
+        return done
+
+    def encode_long(self, video: LongVideo) -> tuple[np.ndarray, np.ndarray, float]:
+        """Stream a long video through the tower window by window: (vectors (W, E), clips (T, E), seconds)."""
+        from models.long_video import encode_stream
+
+        chunks = itertools.chain(video.head, prefetch(video.rest))
+        video.head = []  # the stream owns the head chunks now; let them go once encoded
+        vectors, clips = encode_stream(self.model, chunks, self.span, self.device)
+        return vectors, clips, round(video.source.duration, 3)
+
+    def segment_seconds(self, n_windows: int, n_clips: int, duration: float) -> np.ndarray:
+        """(W, 2) [start, end] seconds of the windows of ``segment_bounds(n_clips, span)``; one
+        window spans the whole item (``[0, duration]``)."""
+        from models.long_video import segment_bounds
+
+        if n_windows == 1:
+            return np.array([[0.0, duration]])
+        bounds = np.array(segment_bounds(n_clips, self.span), np.float64) / self.clip_rate  # (W, 2)
+        return np.round(np.minimum(bounds, duration), 3)
 
     def embed(self, batch: list[InputItem]) -> Embedded:
         return self.encode(self.load(batch))
@@ -116,6 +182,38 @@ class Embedder:
             )
         clips = c.cpu().numpy()
         return v.cpu().numpy().astype(np.float32), [clips[i, :n].astype(np.float32) for i, n in enumerate(lengths)]
+
+
+def prefetch(chunks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Yield ``chunks`` while a thread decodes up to ``depth`` ahead (PyAV releases the GIL while
+    decoding, so decoding overlaps the encoder). Errors of the producer are raised here, in order."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(msg: tuple[str, Any]) -> bool:
+        while not stop.is_set():  # the consumer may have gone (an error downstream): then give up
+            try:
+                q.put(msg, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            if all(put(("chunk", chunk)) for chunk in chunks):
+                put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+
+    threading.Thread(target=produce, name="xmr-decode-long", daemon=True).start()
+    try:
+        while (msg := q.get())[0] == "chunk":
+            yield msg[1]
+        if msg[0] == "error":
+            raise msg[1]
+    finally:
+        stop.set()
 
 
 def batches(items: list[InputItem], size: int) -> Iterator[list[InputItem]]:

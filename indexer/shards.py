@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,12 @@ class ShardStore:
     def save(self, i: int, shard: list[InputItem], emb: Embedded) -> None:
         """Write shard ``i`` (the embeddings of ``shard``'s items) via a temp file + rename."""
         index = {id(it): k for k, it in enumerate(shard)}
-        dim = emb.vectors[0].shape[0] if emb.vectors else 0
+        dim = emb.vectors[0].shape[1] if emb.vectors else 0
         arrays = {
             "ok": np.array([index[id(it)] for it in emb.items], np.int64),
-            "vectors": np.stack(emb.vectors) if emb.vectors else np.zeros((0, dim), np.float32),
+            "n_segments": np.array([len(v) for v in emb.vectors], np.int64),
+            "vectors": np.concatenate(emb.vectors) if emb.vectors else np.zeros((0, dim), np.float32),
+            "segments": np.concatenate(emb.segments) if emb.segments else np.zeros((0, 2)),
             "lengths": np.array([len(c) for c in emb.clips], np.int64),
             "clips": np.concatenate(emb.clips) if emb.clips else np.zeros((0, dim), np.float32),
             "durations": np.array(emb.durations, np.float64),
@@ -55,14 +58,34 @@ class ShardStore:
 
     def load(self, i: int, shard: list[InputItem]) -> Embedded:
         with np.load(self._file(i)) as z:
-            bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
             return Embedded(
                 items=[shard[k] for k in z["ok"]],
-                vectors=list(z["vectors"]),
-                clips=[z["clips"][a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+                vectors=_split(z["vectors"], z["n_segments"]),
+                segments=_split(z["segments"], z["n_segments"]),
+                clips=_split(z["clips"], z["lengths"]),
                 durations=[float(d) for d in z["durations"]],
                 failed=list(zip([shard[k] for k in z["failed"]], json.loads(str(z["reasons"])), strict=True)),
             )
 
+    def clip_lengths(self, n_shards: int) -> list[int]:
+        """Clips per embedded item of shards ``0..n_shards-1``, in order (read without the features)."""
+        lengths: list[int] = []
+        for i in range(n_shards):
+            with np.load(self._file(i)) as z:
+                lengths += z["lengths"].tolist()
+        return lengths
+
+    def clip_features(self, n_shards: int) -> Iterator[np.ndarray]:
+        """Each shard's (sum T_i, E) clip features in turn: the corpus's clips never all sit in memory."""
+        for i in range(n_shards):
+            with np.load(self._file(i)) as z:
+                yield z["clips"]
+
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _split(rows: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    """Cut concatenated ``rows`` back into consecutive pieces of ``lengths`` rows."""
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

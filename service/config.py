@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     poll_seconds: float = 2.0  # how often CURRENT is re-read for hot reload; 0 disables polling
     onnx_threads: int = 1  # ONNX Runtime intra-op threads; 1 keeps ORT and FAISS from fighting for cores
     verify_checksums: bool = True
+    media_root: Path | None = None  # where the indexed media folder is mounted here; default: the bundle's media_root
     batch_max: int = 32  # most queries encoded in one ONNX call
     batch_min_encode_ms: float = 1.0  # encoders faster than this skip batching: the queue would cost more
     batch_wait_ms: float = 0.0  # extra wait for company; at 0 a batch is what queued while all slots were busy

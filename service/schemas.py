@@ -10,6 +10,7 @@ MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 MAX_MOMENTS_PER_HIT = 20
 DEFAULT_MOMENTS_PER_HIT = 3
+MAX_VIDEO_ID_CHARS = 1024  # item ids are paths relative to a folder; the same limit as GET /v1/items/{id}
 
 Modality = Literal["video", "image", "all"]
 
@@ -52,6 +53,11 @@ class Moment(BaseModel):
     score: float = Field(description="The moment head's score, higher is better (its scale is the head's).")
 
 
+class Segment(BaseModel):
+    start: float = Field(description="Seconds from the start of the video.")
+    end: float = Field(description="Seconds from the start of the video.")
+
+
 class Hit(BaseModel):
     id: str
     score: float = Field(description="Cosine similarity between the query and the item, in [-1, 1].")
@@ -59,6 +65,11 @@ class Hit(BaseModel):
     uri: str
     title: str
     duration: float = Field(description="Seconds; 0 for images.")
+    segment: Segment | None = Field(
+        None,
+        description="For a video longer than the encoder's span (32 s at 2 clips/s): the window that matched "
+        "best, a coarse span to start playing at. Null for images and shorter videos (the whole item matched).",
+    )
     moments: Annotated[
         list[Moment] | None, Field(description="Best windows, best first; video hits, when asked for.")
     ] = None
@@ -145,7 +156,7 @@ class MomentsRequest(BaseModel):
     query: Annotated[str, AfterValidator(_nonblank)] = Field(
         min_length=1, max_length=MAX_QUERY_CHARS, description="What happens, in plain words."
     )
-    video_id: str = Field(min_length=1, max_length=200, description="The video to search inside.")
+    video_id: str = Field(min_length=1, max_length=MAX_VIDEO_ID_CHARS, description="The video to search inside.")
     k: int = Field(5, ge=1, le=MAX_K, description="How many moments; more than the video's clips gives all.")
     collection: str | None = Field(None, max_length=200, description="Collection; default: the one holding the id.")
 
@@ -173,7 +184,9 @@ class MomentsBatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: Annotated[str, AfterValidator(_nonblank)] = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    video_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=MAX_K)
+    video_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_VIDEO_ID_CHARS)]] = Field(
+        min_length=1, max_length=MAX_K
+    )
     k: int = Field(DEFAULT_MOMENTS_PER_HIT, ge=1, le=MAX_MOMENTS_PER_HIT, description="Moments per video.")
     collection: str | None = Field(None, max_length=200)
 

@@ -174,16 +174,19 @@ class Oracle:
         self.session = ort.InferenceSession(str(path / bundle.TEXT_ENCODER), providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(path / bundle.TOKENIZER))
         index = faiss.read_index(str(path / bundle.INDEX))
-        self.vectors = index.reconstruct_n(0, index.ntotal)  # (N, E), row i = items row i
+        self.vectors = index.reconstruct_n(0, index.ntotal)  # (N_segments, E), FAISS id i = segments row i
         with sqlite3.connect(path / bundle.ITEMS) as db:
             self.ids = [i for (i,) in db.execute("SELECT id FROM items ORDER BY row")]
+            self.item_of = np.array([r for (r,) in db.execute("SELECT item FROM segments ORDER BY row")])
 
     def scores(self, query: str) -> dict[str, float]:
         """Every item's score for ``query`` (the server strips the query first)."""
         enc = self.tokenizer.encode(query.strip())
         feed = {"input_ids": np.array([enc.ids]), "attention_mask": np.array([enc.attention_mask])}
         q = self.session.run([bundle.TEXT_ENCODER_OUTPUT], feed)[0][0]  # (E,)
-        return dict(zip(self.ids, (self.vectors @ q).tolist(), strict=True))
+        best = np.full(len(self.ids), -np.inf)
+        np.maximum.at(best, self.item_of, self.vectors @ q)  # an item scores as its best segment
+        return dict(zip(self.ids, best.tolist(), strict=True))
 
     @staticmethod
     def check(expected: dict[str, float], hits: list[dict[str, Any]], k: int) -> None:

@@ -125,9 +125,30 @@ def test_items_roundtrip(tmp_path: Path) -> None:
         db.close()
 
 
+def test_segments_roundtrip(tmp_path: Path) -> None:
+    """FAISS id -> segment row -> items row, with [start, end] seconds; rows must be 0..N-1."""
+    import numpy as np
+
+    items = [
+        bundle.Item(0, "long.mp4", "video", "long.mp4", 96.0, "", [], {}),
+        bundle.Item(1, "p", "image", "p", 0, "", [], {}),
+    ]
+    bundle.write_items(tmp_path / bundle.ITEMS, items)
+    bounds = np.array([[0.0, 32.0], [16.0, 48.0], [64.0, 96.0], [0.0, 0.0]])
+    bundle.write_segments(tmp_path / bundle.ITEMS, np.array([0, 0, 0, 1]), bounds)
+    db = bundle.ItemsDB(tmp_path)
+    item_of, got = db.segments()
+    db.close()
+    assert item_of.tolist() == [0, 0, 0, 1] and got.tolist() == bounds.tolist()
+
+
 @pytest.mark.parametrize(
     ("schema", "message"),
-    [(bundle.SCHEMA_VERSION + 1, "is newer than this xmr reads"), (1, "rebuild it with `xmr index build`")],
+    [
+        (bundle.SCHEMA_VERSION + 1, "is newer than this xmr reads"),
+        (1, "rebuild it with `xmr index build`"),
+        (2, "schema_version 2 is older than this xmr reads \\(3\\)"),  # 2 had no segments table
+    ],
 )
 def test_other_schema_versions_are_refused_by_name(tmp_path: Path, schema: int, message: str) -> None:
     version, staging = _stage(tmp_path)
@@ -160,3 +181,23 @@ def test_only_the_bundle_package_names_bundle_files() -> None:
     ]
     offenders.remove("models/encoders/minilm.py: tokenizer.json")  # MiniLM's own upstream file, not a bundle's
     assert not offenders, offenders
+
+
+def test_clips_written_piece_by_piece_equal_clips_written_at_once(tmp_path: Path) -> None:
+    """Shard-sized pieces that cut across items give the same files' contents as per-item arrays."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(n, 8)).astype(np.float32) for n in (5, 0, 3, 12, 1)]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    bundle.write_clips(tmp_path / "a", clips, 8)
+    flat = np.concatenate(clips)
+    bundle.write_clips_streamed(tmp_path / "b", [len(c) for c in clips], [flat[:7], flat[7:20], flat[20:]], 8)
+    for name in (bundle.CLIPS_FEATURES, bundle.CLIPS_OFFSETS):
+        np.testing.assert_array_equal(np.load(tmp_path / "a" / name), np.load(tmp_path / "b" / name))
+    store = bundle.ClipStore(tmp_path / "b")
+    np.testing.assert_allclose(store.clips(3), clips[3], atol=1e-2)  # float16 on disk
+    assert store.count(1) == 0 and store.count(3) == 12
+    with pytest.raises(BundleError, match="clip features hold 7 rows, the offsets 21"):
+        bundle.write_clips_streamed(tmp_path / "b", [len(c) for c in clips], [flat[:7]], 8)

@@ -49,8 +49,8 @@ def test_flat_index_equals_brute_force(bundle_root: Path, trained_run: Path, cor
     stored = index.reconstruct_n(0, index.ntotal)
     items = read_manifest(corpus / "manifest.jsonl")[:8]
     emb = Embedder(trained_run).embed(items)
-    np.testing.assert_allclose(stored[:8], np.stack(emb.vectors), atol=1e-5)  # batched == stored
-    single = np.concatenate([Embedder(trained_run).embed([it]).vectors for it in items[:3]])
+    np.testing.assert_allclose(stored[:8], np.concatenate(emb.vectors), atol=1e-5)  # batched == stored
+    single = np.concatenate([Embedder(trained_run).embed([it]).vectors[0] for it in items[:3]])
     np.testing.assert_allclose(single, stored[:3], atol=1e-5)  # one at a time == batched
     rng = np.random.default_rng(0)
     queries = rng.normal(size=(5, stored.shape[1])).astype(np.float32)
@@ -119,8 +119,14 @@ def test_build_failing_after_staging_removes_it(
     [
         ('{"id": "a", "uri": "a.mp4"}\n{broken\n', r"m.jsonl:2: not valid JSON"),
         ('{"id": "a"}\n', r"m.jsonl:1: no 'uri'"),
-        ('{"id": "a", "uri": "a.mp4"}\n{"id": "a", "uri": "b.mp4"}\n', "duplicate id 'a'"),
-        ('{"uri": "a.txt"}\n', "unknown media type '.txt'"),
+        (
+            '{"id": "a", "uri": "a.mp4"}\n{"id": "a", "uri": "b.mp4"}\n',
+            r"duplicate id 'a' at .*m.jsonl:2 \(first at .*m.jsonl:1\)",
+        ),
+        (
+            '{"uri": "a.mp4"}\n{"id": "x", "uri": "b.png"}\n{"uri": "a.mp4"}\n',
+            r"duplicate id 'a.mp4' at .*:3 \(first at .*:1\)",
+        ),
         ("", "no media listed"),
     ],
 )
@@ -131,11 +137,14 @@ def test_malformed_manifests_name_the_problem(tmp_path: Path, content: str, mess
 
 
 def test_csv_and_directory_manifests(corpus: Path, tmp_path: Path) -> None:
-    (tmp_path / "m.csv").write_text(f"uri,title\n{corpus}/videos/vid00000.mp4,hello\n")
-    (item,) = read_manifest(tmp_path / "m.csv")
-    assert (item.id, item.modality, item.title) == ("vid00000", "video", "hello")
-    items = read_manifest(corpus)
-    assert {i.modality for i in items} == {"video", "image"} and len(items) == TINY_VIDEOS + TINY_IMAGES
+    (tmp_path / "m.csv").write_text(f"uri,title\n{corpus}/videos/vid00000.mp4,hello\nclip.webm,\n")
+    item, rel = read_manifest(tmp_path / "m.csv")  # no id column: the uri as written is the id
+    assert (item.id, item.modality, item.title) == (f"{corpus}/videos/vid00000.mp4", "video", "hello")
+    assert (rel.id, rel.path) == ("clip.webm", tmp_path.resolve() / "clip.webm")
+    items = read_manifest(corpus)  # a folder: ids are paths relative to it; its manifests are not media
+    media = [i for i in items if i.modality != "unsupported"]
+    assert {i.modality for i in media} == {"video", "image"} and len(media) == TINY_VIDEOS + TINY_IMAGES
+    assert {"videos/vid00000.mp4", "images/img00000.png"} <= {i.id for i in media}
     with pytest.raises(ManifestError, match="not found"):
         read_manifest(tmp_path / "missing.jsonl")
 

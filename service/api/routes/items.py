@@ -9,11 +9,12 @@ from service.deps import StoreDep
 from service.schemas import CollectionInfo, ItemResponse
 
 router = APIRouter(tags=["items"])
+MAX_ID_CHARS = 1024  # a folder's ids are paths relative to it, which can be long
 
 
-@router.get("/v1/items/{item_id}", response_model=ItemResponse, responses=ERRORS)  # type: ignore[arg-type]
-def get_item(store: StoreDep, item_id: str = Path(max_length=200)) -> ItemResponse:
-    """One item's metadata, from whichever live collection holds it."""
+@router.get("/v1/items/{item_id:path}", response_model=ItemResponse, responses=ERRORS)  # type: ignore[arg-type]
+def get_item(store: StoreDep, item_id: str = Path(max_length=MAX_ID_CHARS)) -> ItemResponse:
+    """One item's metadata, from whichever live collection holds it (ids may contain ``/``)."""
     live, it = store.find_item(item_id)
     return ItemResponse(
         id=it.id,

@@ -12,7 +12,7 @@ from service.api.routes.moments import add_moments
 from service.deps import BatcherDep, MetricsDep, RemoteMomentsDep, SettingsDep, StoreDep
 from service.metrics import Metrics
 from service.remote_moments import RemoteMoments
-from service.schemas import Hit, Problem, SearchRequest, SearchResponse
+from service.schemas import Hit, Problem, SearchRequest, SearchResponse, Segment
 from service.store import LoadedBundle
 
 router = APIRouter(tags=["search"])
@@ -39,25 +39,26 @@ def rank(
 
     With ``req.moments``, video hits get moments from the bundle's head, or from ``remote`` when set."""
     with metrics.stage("search"):
-        ranked = live.searcher.search(vec, req.k, req.modality)[0]
+        ranked = live.searcher.search_segments(vec, req.k, req.modality)[0]
     with metrics.stage("join"):
-        items = live.searcher.items([row for row, _ in ranked])
+        items = live.searcher.items([r.row for r in ranked])
     hits = [
         Hit(
             id=it.id,
-            score=score,
+            score=r.score,
             modality=it.modality,  # type: ignore[arg-type]  # items.sqlite holds only video|image
             uri=it.uri,
             title=it.title,
             duration=it.duration,
+            segment=Segment(start=seg[0], end=seg[1]) if (seg := live.searcher.segment(r.segment)) else None,
         )
-        for row, score in ranked
-        if (it := items.get(row)) is not None
+        for r in ranked
+        if (it := items.get(r.row)) is not None
     ]
     moments_error = None
     if req.moments_per_hit:  # one batched moment-head call for all video hits
         with metrics.stage("moments"):
-            rows = [r for r, _ in ranked if r in items]  # aligned with hits
+            rows = [r.row for r in ranked if r.row in items]  # aligned with hits
             moments_error = add_moments(live, req.query, req.moments_per_hit, hits, rows, remote)
     took = (time.perf_counter() - t0) * 1000
     return SearchResponse(
