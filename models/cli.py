@@ -18,12 +18,17 @@ def demo_data(
     videos: int = typer.Option(1000, min=1, help="Number of videos."),
     images: int = typer.Option(200, min=0, help="Number of images."),
     seed: int = typer.Option(0, help="Random seed; same seed, same corpus."),
+    moment_videos: int = typer.Option(
+        120, min=0, help="Long (30-150 s) videos for moment retrieval, written under <out>/long (0 = none)."
+    ),
 ) -> None:
     """Write the demo corpus: mp4 videos of moving digits, captions, moments, splits."""
     from models.data.demo_corpus import build_demo_corpus
 
-    manifest = build_demo_corpus(out, videos=videos, images=images, seed=seed)
-    console.print(f"[green]wrote[/] {videos} videos + {images} images; manifest {manifest}")
+    manifest = build_demo_corpus(out, videos=videos, images=images, seed=seed, moment_videos=moment_videos)
+    console.print(
+        f"[green]wrote[/] {videos} videos + {images} images + {moment_videos} long videos; manifest {manifest}"
+    )
 
 
 def train(

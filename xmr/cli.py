@@ -38,9 +38,11 @@ def build_app(command: str | None = None) -> typer.Typer:
     if command not in ("serve", "serve-moments"):
         from indexer.cli import app as index_app
         from models.cli import register as register_models
+        from models.moments.cli import app as moments_app
 
         register_models(app)
         app.add_typer(index_app, name="index")
+        app.add_typer(moments_app, name="moments")
     return app
 
 

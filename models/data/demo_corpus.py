@@ -9,6 +9,7 @@ moment windows in seconds. The corpus is written as
     <out>/images/<id>.png             128x128 RGB, digits over a scikit-image photograph
     <out>/msrvtt.json                 MSR-VTT style {"videos": [...], "sentences": [...]}
     <out>/moments_{train,val,test}.jsonl   QVHighlights style (qid, query, vid, duration, relevant_windows, ...)
+    <out>/long/...                    optional long videos for moment retrieval (models/data/demo_moments.py)
 
 Deterministic for a seed: the same arguments give byte-identical manifests and captions.
 """
@@ -268,8 +269,11 @@ def _write_formats(out: Path, videos: list[dict]) -> None:
         (out / f"moments_{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def build_demo_corpus(out: Path, videos: int = 1000, images: int = 200, seed: int = 0) -> Path:
-    """Write the demo corpus under ``out`` and return the path of its ``manifest.jsonl``."""
+def build_demo_corpus(out: Path, videos: int = 1000, images: int = 200, seed: int = 0, moment_videos: int = 0) -> Path:
+    """Write the demo corpus under ``out`` and return the path of its ``manifest.jsonl``.
+
+    ``moment_videos`` > 0 also writes the long-video moment set under ``out/long`` (models/data/demo_moments.py).
+    """
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     glyphs, labels = _glyphs()
@@ -278,5 +282,9 @@ def build_demo_corpus(out: Path, videos: int = 1000, images: int = 200, seed: in
     manifest = out / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(item) + "\n" for item in vids + imgs))
     _write_formats(out, vids)
+    if moment_videos:
+        from models.data.demo_moments import build_long_moments
+
+        build_long_moments(out / "long", moment_videos, seed)
     log.info("demo corpus: %d videos, %d images -> %s", len(vids), len(imgs), out)
     return manifest

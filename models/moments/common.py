@@ -1,0 +1,104 @@
+"""Pieces every moment head shares: the frozen query tower, clip positions, span algebra, the base class.
+
+Span convention (the ONNX contract, bundle.MOMENT_HEAD_OUTPUTS): a span is ``(start, end)`` as fractions
+of the video's own valid clips (``n = clip_mask.sum()``): second = fraction * n / clip_rate. Every head
+reads clip positions as ``(i + 0.5) / n`` and attends only to valid clips, so padding a video in a batch
+never changes its outputs. Saliency of padded clips is ``PAD_SALIENCY``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.encoders.blocks import l2norm
+
+PAD_SALIENCY = -1e4
+
+
+class QueryTower(nn.Module):
+    """A frozen copy of the retrieval run's text tower: ids -> sentence (B, E) and tokens (B, L, E), unit norm.
+
+    Tokens go through the tower's own projection (as clips go through the video tower's), so token,
+    sentence and clip features share the retrieval embedding space.
+    """
+
+    def __init__(self, tower: nn.Module) -> None:
+        super().__init__()
+        self.tower = copy.deepcopy(tower).eval()
+        self.tower.requires_grad_(False)
+        self.dim = int(self.tower.proj.out_features)
+
+    def train(self, mode: bool = True) -> QueryTower:
+        return super().train(False)  # frozen: dropout/BatchNorm stay in inference mode
+
+    @torch.no_grad()
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.tower
+        sentence = t(input_ids, attention_mask)  # (B, E)
+        if hasattr(t, "bert"):  # the "minilm" encoder
+            steps = t.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        else:  # the "transformer" encoder
+            _, steps = t.encoder(t.tokens(input_ids), attention_mask)  # (B, L, W)
+        return sentence, l2norm(t.proj(steps))
+
+
+def clip_positions(clip_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, T) mask -> (index (B, T) float 0..T-1, centre fraction (B, T), n valid clips (B, 1) float).
+
+    Built from cumsum (not arange on a Python int) so the ONNX graph keeps T dynamic.
+    """
+    m = clip_mask.to(torch.float32)
+    index = torch.cumsum(torch.ones_like(m), 1) - 1.0
+    n = m.sum(1, keepdim=True).clamp_min(1.0)
+    return index, (index + 0.5) / n, n
+
+
+def sine_embed(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """(..., ) values in [0, 1] -> (..., dim) sinusoidal features (DETR-style, temperature 10000)."""
+    freqs = torch.exp(torch.arange(dim // 2, dtype=torch.float32) * (-math.log(10000.0) / (dim // 2)))
+    ang = x.unsqueeze(-1) * 2 * math.pi * freqs * 100  # 100: a fraction's resolution spread over the bands
+    return torch.cat([ang.sin(), ang.cos()], -1)
+
+
+def cw_to_se(cw: torch.Tensor) -> torch.Tensor:
+    """(..., 2) (centre, width) -> (..., 2) (start, end), clamped to [0, 1]."""
+    return torch.stack([cw[..., 0] - cw[..., 1] / 2, cw[..., 0] + cw[..., 1] / 2], -1).clamp(0.0, 1.0)
+
+
+def se_to_cw(se: torch.Tensor) -> torch.Tensor:
+    return torch.stack([(se[..., 0] + se[..., 1]) / 2, se[..., 1] - se[..., 0]], -1)
+
+
+def giou_pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Generalised IoU of (N, 2) and (M, 2) (start, end) spans -> (N, M)."""
+    inter = (torch.minimum(a[:, None, 1], b[None, :, 1]) - torch.maximum(a[:, None, 0], b[None, :, 0])).clamp_min(0)
+    union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
+    hull = torch.maximum(a[:, None, 1], b[None, :, 1]) - torch.minimum(a[:, None, 0], b[None, :, 0])
+    iou = inter / union.clamp_min(1e-6)
+    return iou - (hull - union) / hull.clamp_min(1e-6)
+
+
+def saliency_hinge(sal: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
+    """Moment-DETR's saliency loss: mean(max(0, margin + s(neg) - s(pos))) * 2 over (B, P) clip index pairs."""
+    sp, sn = sal.gather(1, pos), sal.gather(1, neg)
+    return (margin + sn - sp).clamp_min(0).mean() * 2
+
+
+class MomentHead(nn.Module):
+    """Base of every head: holds the config and the frozen query tower; ``forward`` follows the ONNX contract."""
+
+    trainable = True
+
+    def __init__(self, cfg: dict[str, Any], text_tower: nn.Module) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.text = QueryTower(text_tower)
+        self.dim = self.text.dim
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
