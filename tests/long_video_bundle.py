@@ -2,7 +2,8 @@
 
 The mp4 is real (PyAV, H.264, rendered at the clip rate to keep it quick); it is indexed by the
 indexer's own build (streamed decode, window encoding of long videos, clip features from a trained
-retrieval run) and published again with the stand-in moment head. Used by the any-length test and
+retrieval run), with the run's own moment head when it has one, else published again with the
+stand-in moment head. Used by the any-length test and
 by ``benchmarks/bench_moments.py``.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+import bundle
 from tests.standin_moment_head import republish_with_head
 
 DURATION = 1800.0  # seconds
@@ -85,6 +87,7 @@ def build_long_bundle(root: Path, run_dir: Path, span_clips: int = 64) -> LongVi
     media.mkdir(parents=True, exist_ok=True)
     write_long_video(media / f"{VIDEO_ID}.mp4", fps=float(cfg["clip_rate"]))
     (media / "manifest.jsonl").write_text(json.dumps({"id": VIDEO_ID, "uri": f"{VIDEO_ID}.mp4"}) + "\n")
-    build(media / "manifest.jsonl", COLLECTION, root, run_dir, batch_size=1)
-    republish_with_head(root, COLLECTION, run_dir, span_clips=span_clips)
+    path = build(media / "manifest.jsonl", COLLECTION, root, run_dir, batch_size=1).path
+    if "moment_head" not in bundle.read_manifest(path):  # a run without a trained head: the stand-in
+        republish_with_head(root, COLLECTION, run_dir, span_clips=span_clips)
     return LongVideo(root, COLLECTION, VIDEO_ID, EVENT[0], (EVENT[1], EVENT[2]))
