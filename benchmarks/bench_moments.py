@@ -12,7 +12,6 @@ The 30-minute video is tests/long_video_bundle.py's (real mp4, the run's clip fe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -20,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,20 +31,23 @@ from benchmarks.bench_search import captions  # noqa: E402
 from benchmarks.report import percentiles, write_section  # noqa: E402
 from tests.harness import start_server  # noqa: E402
 from tests.long_video_bundle import build_long_bundle  # noqa: E402
-from tests.standin_moment_head import republish_with_head  # noqa: E402
+from tests.standin_moment_head import NAME, republish_with_head  # noqa: E402
 
 
 def prepare(root: Path, collection: str, run: Path, tmp: Path) -> tuple[Path, str]:
-    """A copy of ``collection`` with a moment head (its own, else the stand-in) plus the long video."""
+    """A copy of ``collection`` with a moment head (its own, else the stand-in) plus the long video
+    (indexed from ``run``: the run's head if it has one, else the stand-in). Returns the root and which heads."""
     dst = tmp / "root"
     shutil.copytree(root / collection, dst / collection, ignore=shutil.ignore_patterns(".staging-*", ".work"))
-    manifest = bundle.read_manifest(dst / collection / str(bundle.read_current(dst, collection)))
-    head = manifest.get("moment_head", {}).get("name")
-    if head is None:
+    if "moment_head" not in live_manifest(dst, collection):
         republish_with_head(dst, collection, run)
-        head = "stand-in (tests/standin_moment_head.py)"
-    build_long_bundle(dst, run)
-    return dst, str(head)
+    long = build_long_bundle(dst, run)
+    names = [live_manifest(dst, c)["moment_head"]["name"] for c in (collection, long.collection)]
+    return dst, f"`{names[0]}` (search), `{names[1]}` (30-minute video); `{NAME}` is tests/standin_moment_head.py"
+
+
+def live_manifest(root: Path, collection: str) -> dict[str, Any]:
+    return bundle.read_manifest(root / collection / str(bundle.read_current(root, collection)))
 
 
 def timed(http: httpx.Client, path: str, body: dict[str, object]) -> float:
@@ -84,8 +87,7 @@ def main() -> None:
     queries = captions(args.data)
     with tempfile.TemporaryDirectory(prefix="xmr-bench-moments-") as tmp:
         root, head = prepare(args.root, args.collection, args.run, Path(tmp))
-        manifest = json.loads((root / "long" / str(bundle.read_current(root, "long")) / bundle.MANIFEST).read_text())
-        span = int(manifest["moment_head"]["span_clips"])
+        span = int(live_manifest(root, "long")["moment_head"]["span_clips"])
         proc, url = start_server(root)
         try:
             searches(url, args.collection, queries, 30)  # warm-up
@@ -117,7 +119,7 @@ def main() -> None:
         .values()
     )
     body = (
-        f"Collection `{args.collection}` ({n_items} items) with moment head: {head}; one uvicorn worker, "
+        f"Collection `{args.collection}` ({n_items} items); moment heads: {head}; one uvicorn worker, "
         "one sequential httpx client on the same machine, plain and moments searches interleaved request by "
         "request, `OMP_NUM_THREADS=1`; query = a test caption.\n\n"
         f"Command: `python benchmarks/bench_moments.py --root {args.root} --data {args.data} --run {args.run} "

@@ -10,6 +10,7 @@ MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 MAX_MOMENTS_PER_HIT = 20
 DEFAULT_MOMENTS_PER_HIT = 3
+MAX_VIDEO_ID_CHARS = 1024  # item ids are paths relative to a folder; the same limit as GET /v1/items/{id}
 
 Modality = Literal["video", "image", "all"]
 NOT_BLANK = r"\S"  # somewhere a character that is not whitespace (str.isspace), checked with Python's re
@@ -186,7 +187,7 @@ class MomentsRequest(BaseModel):
     query: Annotated[str, AfterValidator(_nonblank)] = Field(
         min_length=1, max_length=MAX_QUERY_CHARS, description="What happens, in plain words."
     )
-    video_id: str = Field(min_length=1, max_length=200, description="The video to search inside.")
+    video_id: str = Field(min_length=1, max_length=MAX_VIDEO_ID_CHARS, description="The video to search inside.")
     k: int = Field(5, ge=1, le=MAX_K, description="How many moments; more than the video's clips gives all.")
     collection: str | None = Field(None, max_length=200, description="Collection; default: the one holding the id.")
 
@@ -214,7 +215,9 @@ class MomentsBatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: Annotated[str, AfterValidator(_nonblank)] = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    video_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=MAX_K)
+    video_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_VIDEO_ID_CHARS)]] = Field(
+        min_length=1, max_length=MAX_K
+    )
     k: int = Field(DEFAULT_MOMENTS_PER_HIT, ge=1, le=MAX_MOMENTS_PER_HIT, description="Moments per video.")
     collection: str | None = Field(None, max_length=200)
 

@@ -1,13 +1,15 @@
 """A generated 30-minute video where the described event happens only around minute 21, as a bundle.
 
-The mp4 is real (PyAV, H.264, rendered at the clip rate to keep it quick), its clip features come
-from a trained retrieval run (decoded with the project's decoder, encoded window by window with
-``models.long_video.encode_windows``), and the bundle is written through the bundle writer with the
-stand-in moment head. Used by the any-length test and by ``benchmarks/bench_moments.py``.
+The mp4 is real (PyAV, H.264, rendered at the clip rate to keep it quick); it is indexed by the
+indexer's own build (streamed decode, window encoding of long videos, clip features from a trained
+retrieval run), with the run's own moment head when it has one, else published again with the
+stand-in moment head. Used by the any-length test and
+by ``benchmarks/bench_moments.py``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import av
 import numpy as np
 
 import bundle
-from tests.standin_moment_head import export_standin
+from tests.standin_moment_head import republish_with_head
 
 DURATION = 1800.0  # seconds
 EVENT = ("a red 7 moves left", 1262.0, 1268.0)  # query, start s, end s: minute 21
@@ -75,31 +77,17 @@ def write_long_video(path: Path, fps: float) -> None:
 
 
 def build_long_bundle(root: Path, run_dir: Path, span_clips: int = 64) -> LongVideo:
-    """Write the video under ``root/media`` and publish collection "long" holding it, with a moment head."""
-    import torch
-
-    from indexer.build import write_index
+    """Write the video under ``root/media``, index it with ``xmr index build``'s code into collection "long"
+    (clip features from ``run_dir``), then publish that bundle again with the stand-in moment head."""
+    from indexer.build import build
     from models.checkpoint import load_trained
-    from models.data.media import decode_video
-    from models.export import export_text_encoder
-    from models.long_video import encode_windows
 
-    model, tok, cfg = load_trained(run_dir)
-    (root / "media").mkdir(parents=True, exist_ok=True)
-    path = root / "media" / f"{VIDEO_ID}.mp4"
-    write_long_video(path, fps=float(cfg["clip_rate"]))
-    frames, duration = decode_video(path, float(cfg["clip_rate"]), int(cfg["frame_size"]))
-    with torch.no_grad():
-        vectors, clips = encode_windows(model, frames, span=int(cfg["vision"]["max_frames"]))
-    vec = vectors.mean(0)
-    version, staging = bundle.staging_dir(root, COLLECTION)
-    write_index(staging / bundle.INDEX, (vec / np.linalg.norm(vec))[None])
-    bundle.write_clips(staging, [clips], clips.shape[1])
-    bundle.write_items(staging / bundle.ITEMS, [bundle.Item(0, VIDEO_ID, "video", path.name, duration, "", [], {})])
-    bundle.write_segments(staging / bundle.ITEMS, np.zeros(1, np.int64), np.array([[0.0, duration]]))
-    export_text_encoder(model, tok, staging)
-    entry = export_standin(run_dir, staging, span_clips=span_clips)
-    fields = {"model_id": "long-test", "dim": clips.shape[1], "counts": {"video": 1, "image": 0}}
-    fields |= {"clip_rate": float(cfg["clip_rate"]), "moment_head": entry, bundle.MEDIA_ROOT: str(path.parent)}
-    bundle.publish(root, COLLECTION, version, staging, fields)
+    _, _, cfg = load_trained(run_dir)
+    media = root / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    write_long_video(media / f"{VIDEO_ID}.mp4", fps=float(cfg["clip_rate"]))
+    (media / "manifest.jsonl").write_text(json.dumps({"id": VIDEO_ID, "uri": f"{VIDEO_ID}.mp4"}) + "\n")
+    path = build(media / "manifest.jsonl", COLLECTION, root, run_dir, batch_size=1).path
+    if "moment_head" not in bundle.read_manifest(path):  # a run without a trained head: the stand-in
+        republish_with_head(root, COLLECTION, run_dir, span_clips=span_clips)
     return LongVideo(root, COLLECTION, VIDEO_ID, EVENT[0], (EVENT[1], EVENT[2]))

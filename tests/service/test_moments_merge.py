@@ -30,7 +30,7 @@ def test_temporal_iou_hand_worked() -> None:
     np.testing.assert_allclose(got, [9 / 11, 0.0, 2 / 10])
 
 
-@pytest.mark.parametrize("small", [256, 0])  # the plain-float path and the array path
+@pytest.mark.parametrize("small", [96, 0])  # the plain-float path and the array path
 def test_nms_hand_worked(small: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("service.moments.SMALL_NMS", small)
     spans = np.array([[0, 10], [1, 11], [20, 30], [8, 18], [21, 29]], dtype=float)

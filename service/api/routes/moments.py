@@ -156,7 +156,7 @@ async def moments(req: MomentsRequest, store: StoreDep, metrics: MetricsDep) -> 
 @router.post("/v1/moments/batch", response_model=MomentsBatchResponse, responses=ERRORS)  # type: ignore[arg-type]
 async def moments_batch(req: MomentsBatchRequest, store: StoreDep, metrics: MetricsDep) -> MomentsBatchResponse:
     """The best ``k`` moments of each of ``video_ids`` in one batched head call (what a search service with
-    ``XMR_MOMENTS_URL`` asks of ``xmr serve-moments``). 404: an unknown id; 422: an image; 503: no head."""
+    ``XMR_MOMENTS_URL`` asks of ``xmr serve-moments``). 404: an unknown id; 422: an image; 409: no moment head."""
     live = store.get(req.collection)
     head_of(live)
     with metrics.stage("moments"):
