@@ -15,7 +15,7 @@ PORT ?= 8000
 # One OpenMP thread: ONNX Runtime and FAISS otherwise fight over small machines (docs/benchmarks.md).
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test install lint bench clean-demo
+.PHONY: imagetext-exp demo test install lint bench clean-demo
 
 install: $(VENV)/.installed
 
@@ -59,3 +59,10 @@ bench: $(ROOT)/demo/CURRENT
 
 clean-demo:
 	rm -rf $(DATA) $(RUN) $(ROOT)
+
+# Image-text losses (issue #16): demo set, then every loss x 3 seeds -> docs/results.md + docs/imagetext_rsum.png
+data/imagetext/manifest.jsonl: | install
+	$(XMR) demo-imagetext --out data/imagetext --images 3000 --seed 0
+
+imagetext-exp: data/imagetext/manifest.jsonl
+	nice -n 10 $(BIN)/python -m models.imagetext.experiment --data data/imagetext --out runs/imagetext-exp

@@ -12,11 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from xmr.errors import NotFound, NotReady, XmrError
+from xmr.errors import NotFound, NotReady, NotSupported, XmrError
 
 log = logging.getLogger(__name__)
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-STATUS: dict[type[XmrError], int] = {NotFound: 404, NotReady: 503}
+# 409: the request is fine but the live version cannot serve it (e.g. no moment head); a 5xx would say the
+# server failed, which it did not.
+STATUS: dict[type[XmrError], int] = {NotFound: 404, NotReady: 503, NotSupported: 409}
 
 
 def problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:

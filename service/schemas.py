@@ -87,7 +87,10 @@ class Segment(BaseModel):
 
 class Hit(BaseModel):
     id: str
-    score: float = Field(description="Cosine similarity between the query and the item, in [-1, 1].")
+    score: float = Field(
+        description="Cosine similarity between the query and the item, in [-1, 1]; in a bundle with a "
+        "re-ranker (ProTA), the re-ranked videos carry the model's token-level pair score, also in [-1, 1]."
+    )
     modality: Literal["video", "image"]
     uri: str
     title: str

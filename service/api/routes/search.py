@@ -54,8 +54,12 @@ def rank(
     """Search ``vec`` (1, E) in the bundle and build the response; ``t0`` is when the request began.
 
     With ``req.moments``, video hits get moments from the bundle's head, or from ``remote`` when set."""
+    depth = max(req.k, live.reranker.candidates) if live.reranker else req.k
     with metrics.stage("search"):
-        ranked = live.searcher.search_segments(vec, req.k, req.modality)[0]
+        ranked = live.searcher.search_segments(vec, depth, req.modality)[0]
+    if live.reranker:  # token-level models (ProTA) re-score the top candidates (service/rerank.py)
+        with metrics.stage("rerank"):
+            ranked = live.reranker.rerank(req.query, ranked)[: req.k]
     with metrics.stage("join"):
         items = live.searcher.items([r.row for r in ranked])
     hits = [
