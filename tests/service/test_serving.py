@@ -25,7 +25,7 @@ def test_schemathesis_all_checks_find_nothing(bundle_root: Path, tmp_path: Path)
     cmd = [str(st), "run", f"{url}/openapi.json", "--checks", "all", "--max-examples", "15", "--seed", "0"]
     cmd += ["--workers", "1", "--generation-database", "none", "--no-color", "--report-dir", str(tmp_path)]
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)  # its cache: not the repo
     finally:
         proc.terminate()
         proc.wait(timeout=10)
