@@ -117,6 +117,8 @@ async def search(req: SearchRequest, request: Request) -> JSONBytes:
     live, metrics, settings = state.store.get(req.collection), state.metrics, state.settings
     remote: RemoteMoments | None = getattr(state, "remote_moments", None)
     encode_ms, search_ms = live.encoder.latency_ms, live.searcher.latency_ms
+    if live.reranker:  # re-scoring the top candidates is part of the search's work
+        search_ms += live.reranker.latency_ms
     # Moments mean a moment-head call or a request to the moment service: never on the event loop.
     own_core = state.own_core and not req.moments_per_hit
     if encode_ms < settings.batch_min_encode_ms:
