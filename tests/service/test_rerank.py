@@ -129,3 +129,22 @@ def test_only_the_bundle_package_spells_the_reranker_file() -> None:
         if f'"{bundle.RERANK}"' in p.read_text() or f"'{bundle.RERANK}'" in p.read_text()
     ]
     assert not offenders, offenders
+
+
+def test_rerank_time_counts_when_the_route_picks_event_loop_or_thread(
+    client: TestClient, live: LoadedBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search that re-ranks is slower; its probe must be part of the work the route compares with
+    XMR_INLINE_MAX_MS, or a ProTA bundle would block the event loop."""
+    import service.api.routes.search as route
+
+    seen: list[float] = []
+    original = route.runs_inline
+    monkeypatch.setattr(
+        route, "runs_inline", lambda work, budget, own: seen.append(work) or original(work, budget, own)
+    )
+    assert client.post("/v1/search", json={"query": "a red 7 moves left", "k": 3}).status_code == 200
+    served = client.app.state.store.get(None)  # type: ignore[attr-defined]
+    assert served.reranker is not None and served.reranker.latency_ms > 0
+    want = served.encoder.latency_ms + served.searcher.latency_ms + served.reranker.latency_ms
+    assert seen and seen[0] == pytest.approx(want)

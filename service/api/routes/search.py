@@ -117,9 +117,10 @@ async def search(req: SearchRequest, request: Request) -> JSONBytes:
     live, metrics, settings = state.store.get(req.collection), state.metrics, state.settings
     remote: RemoteMoments | None = getattr(state, "remote_moments", None)
     encode_ms, search_ms = live.encoder.latency_ms, live.searcher.latency_ms
-    # Moments (a moment-head call or a request to the moment service) and re-ranking (an ONNX pass over
-    # the candidates) are not in the load-time probe: never on the event loop.
-    own_core = state.own_core and not req.moments_per_hit and live.reranker is None
+    if live.reranker:  # re-scoring the top candidates is part of the search's work
+        search_ms += live.reranker.latency_ms
+    # Moments mean a moment-head call or a request to the moment service: never on the event loop.
+    own_core = state.own_core and not req.moments_per_hit
     if encode_ms < settings.batch_min_encode_ms:
         if runs_inline(encode_ms + search_ms, settings.inline_max_ms, own_core):
             return JSONBytes(encode_and_rank(live, req, metrics, t0, remote))
