@@ -24,9 +24,9 @@ from tests.harness import start_server  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def serve(src: Path, root: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve(src: Path, root: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     """``xmr serve`` running the code in ``src`` (PYTHONPATH comes before the editable install)."""
-    return start_server(root, PYTHONPATH=str(src), OMP_NUM_THREADS="1")
+    return start_server(root, PYTHONPATH=str(src), OMP_NUM_THREADS="1", XMR_WORKERS=str(workers))
 
 
 def wrk(url: str, seconds: int, lua: str | None) -> float:
@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=ROOT / "bundles")
     ap.add_argument("--collection", default="demo")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=1, help="the candidate's XMR_WORKERS (revisions before it: 1)")
     ap.add_argument("--seconds", type=int, default=4)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
@@ -50,7 +51,7 @@ def main() -> None:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", tmp, args.base], check=True)
         procs = []
         try:
-            (pa, base), (pb, cand) = serve(Path(tmp), args.root), serve(ROOT, args.root)
+            (pa, base), (pb, cand) = serve(Path(tmp), args.root), serve(ROOT, args.root, args.workers)
             procs = [pa, pb]
             rows: dict[tuple[str, str], list[float]] = {}
             for r in range(args.rounds):

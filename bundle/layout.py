@@ -12,6 +12,8 @@ Layout (DESIGN.md)::
         text_encoder.onnx   TEXT_ENCODER_INPUTS -> TEXT_ENCODER_OUTPUT
         tokenizer.json      Hugging Face ``tokenizers`` file for the text encoder
         moment_head.onnx    optional: MOMENT_HEAD_INPUTS -> MOMENT_HEAD_OUTPUTS (manifest "moment_head")
+        rerank.onnx         optional: RERANK_INPUTS -> RERANK_OUTPUT (manifest "rerank"); token-level
+                            models (ProTA) re-score the FAISS top candidates from their clips/ features
 
 Retrieval vectors are segments: an image or a video no longer than the video tower's span has one
 (``[0, duration]``); a longer video has one per overlapping window of the span, each with its
@@ -39,6 +41,7 @@ ITEMS = "items.sqlite"
 TEXT_ENCODER = "text_encoder.onnx"
 TOKENIZER = "tokenizer.json"
 MOMENT_HEAD = "moment_head.onnx"
+RERANK = "rerank.onnx"
 CLIPS_DIR = "clips"
 CLIPS_FEATURES = f"{CLIPS_DIR}/features.npy"
 CLIPS_OFFSETS = f"{CLIPS_DIR}/offsets.npy"
@@ -66,6 +69,14 @@ MOMENT_HEAD_OUTPUTS = ("spans", "span_scores", "saliency")
 # manifest["moment_head"]: which head, the longest window it handles (clips), its clip rate (clips/s, equal
 # to the manifest's "clip_rate") and max |onnx - torch| of its export check.
 MOMENT_HEAD_FIELDS = ("name", "span_clips", "clip_rate", "onnx_max_abs_diff")
+
+# rerank.onnx: query (input_ids, attention_mask) (B, L) int64 + candidates' clip features (K, T, E) float32
+# with clip_mask (K, T) int64 -> scores (B, K) float32, the model's own pair score (higher is better).
+# Optional: no schema bump, a reader that does not know the file only verifies its checksum. The
+# manifest's "rerank" entry ({"candidates": N, ...}) says how many FAISS hits to re-score; the
+# candidates' features are the bundle's clips/ (for such a model they are its per-frame video tokens).
+RERANK_INPUTS = ("input_ids", "attention_mask", "clips", "clip_mask")
+RERANK_OUTPUT = "scores"
 
 ITEMS_SCHEMA = """
 CREATE TABLE items (

@@ -32,6 +32,7 @@ from bundle.layout import (
     ITEMS_SCHEMA,
     MANIFEST,
     REQUIRED_FILES,
+    RERANK,
     SCHEMA_VERSION,
     SEGMENTS_INSERT,
     SEGMENTS_SCHEMA,
@@ -106,6 +107,18 @@ def write_clips_streamed(staging: Path, lengths: Sequence[int], parts: Iterable[
     del out
     if at != total:
         raise BundleError(f"{staging}: clip features hold {at} rows, the offsets {total}")
+
+
+def rerank_entry(staging: Path, candidates: int, **details: Any) -> dict[str, Any]:
+    """The manifest's ``"rerank"`` entry for a staged ``rerank.onnx`` re-scoring ``candidates`` FAISS hits.
+
+    ``details`` (model name, ONNX check error, ...) are recorded beside it for people, not readers.
+    """
+    if not (staging / RERANK).is_file():
+        raise BundleError(f"{staging}: no {RERANK} staged for the rerank entry")
+    if candidates < 1:
+        raise BundleError(f"{staging}: rerank candidates must be >= 1, got {candidates}")
+    return {"candidates": candidates, **details}
 
 
 def staging_dir(root: Path, collection: str) -> tuple[str, Path]:

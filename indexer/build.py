@@ -30,6 +30,7 @@ from xmr.testhooks import pause_point
 
 log = logging.getLogger(__name__)
 FACTORY = "Flat"
+RERANK_CANDIDATES = 50  # FAISS hits a token-level model (ProTA) re-scores per query (docs/benchmarks.md)
 
 
 @dataclass
@@ -142,6 +143,18 @@ def export_moments(run_dir: Path, staging: Path) -> dict[str, Any] | None:
     return entry
 
 
+def stage_reranker(staging: Path, embedder: Embedder) -> dict[str, Any]:
+    """For a model that scores pairs itself (``pair_scores``, e.g. ProTA): stage its ONNX re-ranker and
+    return the manifest's ``rerank`` entry; ``{}`` for plain embedding models."""
+    if not hasattr(embedder.model, "pair_scores"):
+        return {}
+    from models.videotext.rerank import export_rerank
+
+    err = export_rerank(embedder.model, embedder.tokenizer, staging)
+    arch = str(embedder.cfg["arch"])
+    return {"rerank": bundle.rerank_entry(staging, RERANK_CANDIDATES, model=arch, onnx_max_abs_diff=err)}
+
+
 def build(
     manifest: Path,
     collection: str,
@@ -190,6 +203,7 @@ def build(
             "onnx_max_abs_diff": err,
             "skipped": [{"uri": u, "reason": r} for u, r in skipped],
         }
+        fields.update(stage_reranker(staging, embedder))
         if moment_head is not None:
             fields["moment_head"] = moment_head
         pause_point("staged")

@@ -79,15 +79,21 @@ class Embedder:
         self.model: Any = model  # a models.DualEncoder; typed loosely so indexer/ stays torch-stub free
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
-        self.clip_rate: float = float(self.cfg["clip_rate"])
+        # image-text runs (models/imagetext) embed image files through their own grid extractor + image tower
+        self.image_text = self.cfg.get("task") == "image_text"
+        self.clip_rate: float = float(self.cfg.get("clip_rate", 0.0))
         self.frame_size: int = int(self.cfg["frame_size"])
         self.dim: int = int(self.cfg["embed_dim"])
-        self.span: int = int(self.cfg["vision"]["max_frames"])  # clips the video tower attends over at once
+        # clips the video tower attends over at once (image-text runs have no video tower)
+        self.span: int = int(self.cfg.get("vision", {}).get("max_frames", 1))
 
     def read(self, item: InputItem) -> tuple[np.ndarray | LongVideo, float]:
         """Frames (T, S, S, 3) uint8 and duration (s) of one item, or an open ``LongVideo``; raises MediaError."""
         from models.data.media import ClipFrames, read_image
 
+        if self.image_text and item.modality != "image":
+            name = self.cfg.get("name")
+            raise MediaError(f"{item.uri}: model {name!r} is an image-text model; it embeds images only")
         if item.modality == "image":
             return read_image(item.path, self.frame_size), 0.0
         if item.modality != "video":
@@ -171,6 +177,11 @@ class Embedder:
         """Raw encoder forward on decoded frames: vectors (B, E) and per-item clips [(T_i, E)]."""
         import torch
 
+        if self.image_text:
+            with torch.no_grad():
+                pixels = torch.from_numpy(np.stack([f[0] for f in frames])).to(self.device)  # (B, S, S, 3)
+                vecs = self.model.encode_pixels(pixels).cpu().numpy().astype(np.float32)
+            return vecs, [np.zeros((0, self.dim), np.float32) for _ in frames]
         lengths = np.array([len(f) for f in frames])
         padded = np.zeros((len(frames), int(lengths.max()), *frames[0].shape[1:]), np.uint8)
         for i, f in enumerate(frames):

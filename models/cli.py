@@ -32,6 +32,7 @@ def demo_data(
 
 
 def train(
+    ctx: typer.Context,
     data: Path = typer.Option(Path("data/demo"), help="Corpus folder (msrvtt.json + manifest.jsonl)."),
     out: Path = typer.Option(Path("runs/demo"), help="Run folder for checkpoints."),
     config: str = typer.Option(default("config"), help="Model config name (models/configs) or path."),
@@ -43,7 +44,22 @@ def train(
     max_steps: int = typer.Option(0, help="Stop after this many steps (0 = no limit)."),
     max_minutes: float = typer.Option(0.0, help="Stop after the epoch that passes this budget (0 = none)."),
 ) -> None:
-    """Train the dual encoder with symmetric InfoNCE; checkpoints every epoch."""
+    """Train the model a config names: the dual encoder on --data's msrvtt.json; image-text configs
+    (models/imagetext) on a precomp folder, where options not given take the config's ``train`` values."""
+    from models.imagetext.train import is_image_text
+
+    if is_image_text(config):
+        from click.core import ParameterSource
+
+        from models.imagetext import cli as it
+
+        given = {
+            k: v
+            for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items()
+            if ctx.get_parameter_source(k) != ParameterSource.DEFAULT
+        }
+        console.print_json(json.dumps(it.train(data, out, config, seed, max_steps, given)))
+        return
     from models.train import train as run
 
     metrics = run(
@@ -60,15 +76,20 @@ def evaluate(
     paraphrase: bool = typer.Option(False, "--paraphrase", help="Query with paraphrased captions (videos)."),
 ) -> None:
     """Text->video and video->text R@1/5/10, MdR, MnR (and text->image) on a split."""
-    from models.checkpoint import load_trained
-    from models.data.datasets import load_corpus
-    from models.data.paraphrase import paraphrase as rewrite
-    from models.evaluate import evaluate_split
+    from models.imagetext import cli as it
 
-    model, tok, cfg = load_trained(run)
-    metrics = evaluate_split(
-        model, tok, cfg, load_corpus(data), split, data / ".cache", rewrite if paraphrase else None
-    )
+    if it.is_image_text_run(run):  # precomp splits: dev, test, testall
+        metrics = it.evaluate(run, data, split)
+    else:
+        from models.checkpoint import load_trained
+        from models.data.datasets import load_corpus
+        from models.data.paraphrase import paraphrase as rewrite
+        from models.evaluate import evaluate_split
+
+        model, tok, cfg = load_trained(run)
+        metrics = evaluate_split(
+            model, tok, cfg, load_corpus(data), split, data / ".cache", rewrite if paraphrase else None
+        )
     if out:
         out.write_text(json.dumps(metrics, indent=2))
     print(json.dumps(metrics, indent=2))  # noqa: T201  (the command's output)
@@ -93,3 +114,6 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("eval")(evaluate)
     app.command("export")(export)
+    from models.imagetext.cli import register as register_imagetext
+
+    register_imagetext(app)

@@ -40,6 +40,16 @@ def embed_bank(model: Any, bank: FrameBank, batch_size: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
+def similarity(model: Any, tok: Tokenizer, queries: list[str], bank: FrameBank) -> np.ndarray:
+    """(Q, N) query-item scores: the model's own pair score when it has one (token-level models
+    such as ProTA, see models/videotext), else the cosine of the two embeddings."""
+    if hasattr(model, "score_matrix"):
+        from models.videotext.evaluation import token_similarity
+
+        return token_similarity(model, tok, queries, bank)
+    return embed_texts(model, tok, queries) @ embed_bank(model, bank).T
+
+
 def evaluate_split(
     model: Any,
     tok: Tokenizer,
@@ -60,6 +70,6 @@ def evaluate_split(
             continue
         bank = cached_frames(items, cfg["clip_rate"], cfg["frame_size"], cache_dir)
         queries = [rewrite(s.captions[0]) if rewrite else s.captions[0] for s in items]
-        sim = embed_texts(model, tok, queries) @ embed_bank(model, bank).T
+        sim = similarity(model, tok, queries, bank)
         results[modality] = {**t2v_v2t(sim), "n": len(items)}
     return results

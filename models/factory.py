@@ -13,7 +13,10 @@ import models.dual_encoder  # noqa: F401  (registers)
 import models.encoders.minilm  # noqa: F401
 import models.encoders.text  # noqa: F401
 import models.encoders.vision  # noqa: F401
+import models.imagetext.models  # noqa: F401
 import models.losses  # noqa: F401
+import models.videotext.prota  # noqa: F401
+import models.videotext.visern  # noqa: F401
 from models.registry import MODELS, TEXT_ENCODERS
 from xmr.errors import ConfigError
 

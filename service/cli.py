@@ -29,11 +29,14 @@ def run(settings: Settings, log_level: str = "info", workers: int = 1) -> None:
     """Serve ``settings`` with uvicorn until interrupted."""
     import uvicorn
 
-    from service.main import create_app
-
+    # ws="none": the app has no websocket routes, and importing a websocket library costs cold start.
     if workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+        from service.main import create_app
+
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, ws="none")
         return
+    # The supervising process only starts and watches the workers: it never imports the app (about a
+    # CPU second of FastAPI, ONNX Runtime and FAISS), each worker does.
     os.environ.update(settings_env(settings))  # the worker processes inherit it
     uvicorn.run(
         "service.main:app_from_env",
@@ -42,23 +45,38 @@ def run(settings: Settings, log_level: str = "info", workers: int = 1) -> None:
         port=settings.port,
         log_level=log_level,
         workers=workers,
+        ws="none",
     )
+
+
+def default_workers() -> int:
+    """One worker per CPU core this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def serve(
     root: Path | None = typer.Option(None, help="Bundle root (<root>/<collection>/CURRENT). [env XMR_ROOT; bundles]"),
     host: str | None = typer.Option(None, help="Interface to bind. [env XMR_HOST; 127.0.0.1]"),
     port: int | None = typer.Option(None, help="TCP port. [env XMR_PORT; 8000]"),
+    workers: int | None = typer.Option(
+        None,
+        min=0,
+        help="Processes sharing the port, each loading the bundles and hot-reloading on its own. "
+        "[env XMR_WORKERS; 0 = one per core]",
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve search over HTTP (FastAPI + uvicorn). Never imports torch."""
     # ONNX Runtime's and FAISS's thread pools fight over small machines; one OpenMP thread is faster
     # (docs/benchmarks.md). Must be set before faiss/onnxruntime are imported (run() imports them).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    settings = build_settings(Settings, root=root, host=host, port=port)  # options over env over defaults
+    settings = build_settings(Settings, root=root, host=host, port=port, workers=workers)  # options > env > defaults
     if not settings.root.is_dir():
         raise BundleError(f"bundle root {settings.root} is not a directory; build a bundle with `xmr index build`")
-    run(settings, log_level)
+    settings = settings.model_copy(update={"workers": settings.workers or default_workers()})
+    run(settings, log_level, settings.workers)
 
 
 def serve_moments(

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from service import errors
-from service.api.routes import health, items, media, moments, search
+from service.api.routes import docs, health, items, media, moments, search
 from service.batcher import MicroBatcher
 from service.config import Settings, get_settings
-from service.limits import BodyLimit
-from service.metrics import Metrics, RequestTimer
+from service.limits import RequestGuard
+from service.metrics import Metrics
 from service.remote_moments import CircuitBreaker, RemoteMoments
 from service.store import BundleStore
 
@@ -33,8 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store
         metrics.watch(store)
         poller = asyncio.create_task(store.poll(settings.poll_seconds)) if settings.poll_seconds > 0 else None
+        in_flight = settings.batch_in_flight or max(1, (os.cpu_count() or 1) // max(1, settings.workers))
         app.state.batcher = MicroBatcher(
-            settings.batch_max, settings.batch_wait_ms, metrics.batch_sizes.observe, settings.batch_in_flight
+            settings.batch_max, settings.batch_wait_ms, metrics.batch_sizes.observe, in_flight
         )
         app.state.batcher.start()
         app.state.remote_moments = remote_moments(settings)
@@ -52,16 +54,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="Text-to-video and image retrieval over published index bundles.",
+        docs_url=None,  # FastAPI's pages load their assets from a CDN; ours are served locally (routes/docs.py)
+        redoc_url=None,
     )
     metrics = Metrics()
     app.state.metrics = metrics
     app.state.settings = settings
+    # Each worker has a core of its own (xmr serve --workers = cores): threads add no parallelism to it.
+    app.state.own_core = settings.workers >= (os.cpu_count() or 1)
     errors.install(app)
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
+    app.add_middleware(
+        RequestGuard, metrics=metrics, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s
+    )
     for module in (search, moments, items, media, health) if settings.role == "all" else (moments, health):
         app.include_router(module.router)
+    docs.install(app)
     return app
 
 

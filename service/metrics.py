@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.store import BundleStore
 
@@ -67,6 +66,8 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
         )
 
+        self._stage_children: dict[str, Histogram] = {}
+
     def watch(self, store: BundleStore) -> None:
         self.registry.register(StoreCollector(store))
 
@@ -76,33 +77,13 @@ class Metrics:
         try:
             yield
         finally:
-            self.stages.labels(name).observe(time.perf_counter() - t0)
+            self.observe_stage(name, time.perf_counter() - t0)
+
+    def observe_stage(self, name: str, seconds: float) -> None:
+        child = self._stage_children.get(name)
+        if child is None:  # prometheus' labels() validates and locks on every call: look each up once
+            child = self._stage_children[name] = self.stages.labels(name)
+        child.observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-class RequestTimer:
-    """ASGI middleware observing every HTTP request's latency, labelled by route template."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        t0, status = time.perf_counter(), 500
-
-        async def record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")  # the template, not the raw path
-            self.metrics.requests.labels(scope["method"], route, str(status)).observe(time.perf_counter() - t0)

@@ -12,18 +12,30 @@ MAX_MOMENTS_PER_HIT = 20
 DEFAULT_MOMENTS_PER_HIT = 3
 
 Modality = Literal["video", "image", "all"]
+NOT_BLANK = r"\S"  # somewhere a character that is not whitespace (str.isspace), checked with Python's re
 
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        regex_engine="python-re",  # NOT_BLANK's \S must mean what str.strip() strips, Unicode included
         json_schema_extra={
             "examples": [{"query": "a red 7 moves left, then a blue 3 appears", "k": 5, "modality": "video"}]
         },
     )
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, in plain words.")
-    k: int = Field(10, ge=1, le=MAX_K, description="How many hits to return.")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        pattern=NOT_BLANK,
+        description="What to find, in plain words; at least one character that is not whitespace.",
+    )
+    k: int = Field(
+        10,
+        ge=1,
+        le=MAX_K,
+        description='How many hits to return: a JSON integer (5 or 5.0; "5", 5.5 and true are refused).',
+    )
     modality: Modality = Field("all", description="Restrict hits to videos, images, or both.")
     collection: str | None = Field(None, max_length=200, description="Collection; default: the server's default.")
     moments: StrictBool | Annotated[StrictInt, Field(ge=1, le=MAX_MOMENTS_PER_HIT)] = Field(
@@ -31,12 +43,28 @@ class SearchRequest(BaseModel):
         description=f"Add each video hit's best moments: true for {DEFAULT_MOMENTS_PER_HIT}, or how many per hit.",
     )
 
+    @field_validator("query", mode="before")
+    @classmethod
+    def _not_blank(cls, v: object) -> object:
+        # str.strip() and the pattern's \S (Python re) agree on what whitespace is; this runs first for
+        # a clearer message than a pattern mismatch.
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("query is blank")
+        return v
+
     @field_validator("query")
     @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("query is blank")
+    def _strip(cls, v: str) -> str:
         return v.strip()
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _json_integer(cls, v: object) -> object:
+        # Exactly JSON Schema's "integer": a number with no fractional part (5.0 counts, 5.5 is refused by
+        # int). Pydantic's lax int would also take "5" and true, which the schema does not allow.
+        if isinstance(v, str | bool):
+            raise ValueError("k must be a JSON integer, not a string or a boolean")
+        return v
 
     @property
     def moments_per_hit(self) -> int:
@@ -59,7 +87,10 @@ class Segment(BaseModel):
 
 class Hit(BaseModel):
     id: str
-    score: float = Field(description="Cosine similarity between the query and the item, in [-1, 1].")
+    score: float = Field(
+        description="Cosine similarity between the query and the item, in [-1, 1]; in a bundle with a "
+        "re-ranker (ProTA), the re-ranked videos carry the model's token-level pair score, also in [-1, 1]."
+    )
     modality: Literal["video", "image"]
     uri: str
     title: str

@@ -9,6 +9,7 @@ items have appeared no unseen item can score higher, so the result is exact.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,6 +19,10 @@ import numpy as np
 from bundle import INDEX, Item, ItemsDB
 
 MODALITIES = ("video", "image")
+# Flat codes (the vectors of Flat, IVF-Flat, ... indexes) are memory-mapped from the bundle file instead of
+# copied to the heap, so `xmr serve --workers N` processes share one copy in the page cache; search
+# results are identical (tests/service/test_speed_paths.py). Older FAISS without the flag reads normally.
+READ_FLAGS = getattr(faiss, "IO_FLAG_MMAP_IFC", 0)
 OVERFETCH = 2  # segments asked per wanted item on the first try
 
 
@@ -31,7 +36,7 @@ class Ranked(NamedTuple):
 
 class Searcher:
     def __init__(self, bundle_dir: Path) -> None:
-        self.index = faiss.read_index(str(bundle_dir / INDEX))
+        self.index = faiss.read_index(str(bundle_dir / INDEX), READ_FLAGS)
         self.db = ItemsDB(bundle_dir)
         self.segment_item, self.segment_bounds = self.db.segments()  # (N,) items rows, (N, 2) seconds
         self.segments_per_item = np.bincount(self.segment_item)  # (N_items,)
@@ -43,6 +48,18 @@ class Searcher:
             m: faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))  # type: ignore[call-arg]
             for m, ids in self._selected.items()
         }
+        self.latency_ms = self._probe()
+
+    def _probe(self, runs: int = 5) -> float:
+        """Milliseconds of one top-10 search + join over the whole index, the least of ``runs`` (as the
+        encoder's probe); decides whether requests hop to a thread."""
+        query = np.full((1, self.index.d), self.index.d**-0.5, np.float32)  # any unit vector costs the same
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.items([row for row, _ in self.search(query, 10, "all")[0]])
+            times.append((time.perf_counter() - t0) * 1000)
+        return min(times)
 
     def search(self, vectors: np.ndarray, k: int, modality: str) -> list[list[tuple[int, float]]]:
         """Top-``k`` ``(row, score)`` items per query vector (B, E); ``modality`` is video, image or all."""

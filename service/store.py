@@ -24,6 +24,7 @@ from typing import Any
 import bundle
 from service.encoder import QueryEncoder
 from service.moments import MomentHead, load_moment_head
+from service.rerank import Reranker
 from service.searcher import Searcher
 from xmr.errors import BundleError, NotFound, NotReady
 
@@ -39,6 +40,7 @@ class LoadedBundle:
     encoder: QueryEncoder
     searcher: Searcher
     moments: MomentHead | None = None  # None: the bundle has no moment head (search still serves)
+    reranker: Reranker | None = None  # token-level pair score over the top candidates (ProTA bundles)
 
     @property
     def model_id(self) -> str:
@@ -52,11 +54,22 @@ def load_bundle(path: Path, onnx_threads: int = 1, verify_checksums: bool = True
         encoder = QueryEncoder(path, threads=onnx_threads)
         searcher = Searcher(path)
         moments = load_moment_head(path, manifest, onnx_threads)
+        n = bundle.rerank_candidates(manifest)
+        reranker = Reranker(path, encoder.tokenizer, n, onnx_threads) if n else None
     except BundleError:
         raise
     except Exception as exc:  # ORT / FAISS / sqlite raise their own types; all mean "unloadable"
         raise BundleError(f"{path}: cannot load ({type(exc).__name__}: {exc})") from exc
-    return LoadedBundle(manifest["collection"], manifest["version"], path, manifest, encoder, searcher, moments)
+    return LoadedBundle(
+        manifest["collection"],
+        manifest["version"],
+        path,
+        manifest,
+        encoder,
+        searcher,
+        moments=moments,
+        reranker=reranker,
+    )
 
 
 @dataclass(frozen=True)

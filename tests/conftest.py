@@ -36,6 +36,19 @@ def trained_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def videotext_runs(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """ViSERN and ProTA (models/videotext), briefly trained on ``corpus`` with one seed and budget."""
+    from models.train import TrainOptions, train
+
+    runs = {}
+    for config in ("visern_tiny", "prota_tiny"):
+        out = tmp_path_factory.mktemp(config)
+        train(TrainOptions(data=corpus, out=out, config=config, epochs=10, batch_size=16, lr=3e-3, seed=0))
+        runs[config] = out
+    return runs
+
+
+@pytest.fixture(scope="session")
 def bundle_root(corpus: Path, trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from indexer.build import build
 

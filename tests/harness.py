@@ -69,7 +69,7 @@ def start_server(
         [str(xmr), "serve", "--root", str(root), "--port", str(port), "--log-level", "warning"],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **env},
+        env={**os.environ, "XMR_WORKERS": "1", **env},  # one process unless asked for more (2 shared cores)
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s

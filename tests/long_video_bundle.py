@@ -95,11 +95,11 @@ def build_long_bundle(root: Path, run_dir: Path, span_clips: int = 64) -> LongVi
     version, staging = bundle.staging_dir(root, COLLECTION)
     write_index(staging / bundle.INDEX, (vec / np.linalg.norm(vec))[None])
     bundle.write_clips(staging, [clips], clips.shape[1])
-    meta = {"path": str(path)}
-    bundle.write_items(staging / bundle.ITEMS, [bundle.Item(0, VIDEO_ID, "video", path.name, duration, "", [], meta)])
+    bundle.write_items(staging / bundle.ITEMS, [bundle.Item(0, VIDEO_ID, "video", path.name, duration, "", [], {})])
+    bundle.write_segments(staging / bundle.ITEMS, np.zeros(1, np.int64), np.array([[0.0, duration]]))
     export_text_encoder(model, tok, staging)
     entry = export_standin(run_dir, staging, span_clips=span_clips)
     fields = {"model_id": "long-test", "dim": clips.shape[1], "counts": {"video": 1, "image": 0}}
-    fields |= {"clip_rate": float(cfg["clip_rate"]), "moment_head": entry}
+    fields |= {"clip_rate": float(cfg["clip_rate"]), "moment_head": entry, bundle.MEDIA_ROOT: str(path.parent)}
     bundle.publish(root, COLLECTION, version, staging, fields)
     return LongVideo(root, COLLECTION, VIDEO_ID, EVENT[0], (EVENT[1], EVENT[2]))

@@ -54,3 +54,7 @@ class NotFound(XmrError):
 
 class NotReady(XmrError):
     """No bundle is loaded yet."""
+
+
+class NotSupported(XmrError):
+    """The live bundle cannot answer this kind of request (e.g. moments from a bundle without a moment head)."""

@@ -61,3 +61,8 @@ class MiniLMText(nn.Module):
         m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, L, 1)
         pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
         return l2norm(self.proj(pooled))
+
+    def encode_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids and mask -> (B, L, E) unit-norm per-token features (token-level models, e.g. ProTA)."""
+        h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, 384)
+        return l2norm(self.proj(h))

@@ -31,3 +31,8 @@ class TextTransformer(nn.Module):
         """(B, L) int64 ids and mask -> (B, E) unit-norm embeddings."""
         pooled, _ = self.encoder(self.tokens(input_ids), attention_mask)
         return l2norm(self.proj(pooled))
+
+    def encode_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids and mask -> (B, L, E) unit-norm per-token features (token-level models, e.g. ProTA)."""
+        _, steps = self.encoder(self.tokens(input_ids), attention_mask)
+        return l2norm(self.proj(steps))

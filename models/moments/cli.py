@@ -74,10 +74,13 @@ def evaluate(
     def load(p: Path) -> list[dict]:
         if not p.is_file():
             raise MomentDataError(f"{p}: file not found")
-        try:
-            return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
-        except json.JSONDecodeError as exc:
-            raise MomentDataError(f"{p}:{exc.lineno}: not json ({exc.msg})") from exc
+        rows = []
+        for n, ln in enumerate(p.read_text().splitlines(), 1):
+            try:
+                rows.append(json.loads(ln)) if ln.strip() else None
+            except json.JSONDecodeError as exc:
+                raise MomentDataError(f"{p}:{n}: not json ({exc.msg})") from exc
+        return rows
 
     metrics = eval_submission(load(submission), load(gt), clip_length)
     text = json.dumps(metrics, indent=4)

@@ -39,7 +39,7 @@ def feature_dir(run_dir: Path, data_dir: Path) -> Path:
 
 def clip_features(run_dir: Path, data_dir: Path, vids: list[str], model: Any = None) -> dict[str, np.ndarray]:
     """vid -> (T, E) float32 clip features for every vid, computing (and caching) the missing ones."""
-    from models.train import load_trained
+    from models.checkpoint import load_trained
 
     out_dir = feature_dir(run_dir, data_dir)
     todo = sorted({v for v in vids if not (out_dir / f"{v}.npz").is_file()})

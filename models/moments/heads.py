@@ -59,7 +59,7 @@ def save_head(path: Path, head: MomentHead, opt: torch.optim.Optimizer | None, e
 def load_head(run_dir: Path, folder: Path | None = None) -> MomentHead:
     """The head of retrieval run ``run_dir`` (in ``folder``, default ``<run>/moments``), eval mode;
     ``NoMomentHead`` names the folder when it holds no head."""
-    from models.train import load_trained
+    from models.checkpoint import load_trained
 
     hd = folder or head_dir(run_dir)
     if not (hd / CHECKPOINT).is_file() or not (hd / CONFIG).is_file():

@@ -52,7 +52,7 @@ def load_split(data: Path, split: str, known: set[str] | None = None) -> list[Mo
 
 def train_head(opts: MomentTrainOptions) -> dict[str, Any]:
     """Train (or resume) a head and return its validation metrics (``{}`` without a val split)."""
-    from models.train import load_trained
+    from models.checkpoint import load_trained
 
     torch.manual_seed(opts.seed)
     model, tok, rcfg = load_trained(opts.run)

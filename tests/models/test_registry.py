@@ -39,14 +39,14 @@ def test_video_encoder_batched_equals_single(name: str) -> None:
 
 @pytest.mark.parametrize("name", LOSSES.names())
 def test_loss_prefers_matched_pairs(name: str) -> None:
-    loss = LOSSES.get(name)(temperature=0.1)
+    loss = LOSSES.get(name)()  # each loss's defaults
     good = loss(torch.eye(8) * 0.9)
     bad = loss(torch.ones(8, 8) * 0.5 - torch.eye(8) * 0.4)
     assert set(good) >= {"loss"}
     assert good["loss"] < bad["loss"]
 
 
-@pytest.mark.parametrize("config", list_configs())
+@pytest.mark.parametrize("config", [c for c in list_configs() if load_config(c).get("task") != "image_text"])
 def test_configs_build_and_backprop(config: str) -> None:
     model = build_model(load_config(config), vocab_size=30)
     batch = {

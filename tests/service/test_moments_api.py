@@ -164,7 +164,7 @@ def test_bundle_without_a_head_serves_search_and_says_why_no_moments(bundle_root
     with client_for(bundle_root) as c:
         assert c.app.state.store.live["demo"].moments is None  # type: ignore[attr-defined]
         r = c.post("/v1/moments", json={"query": QUERY, "video_id": "vid00000"})
-        assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
+        assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
         assert "has no moment head (moment_head.onnx)" in r.json()["detail"]
         body = c.post("/v1/search", json={"query": QUERY, "k": 5, "moments": True}).json()
         assert len(body["hits"]) == 5 and all(h["moments"] is None for h in body["hits"])

@@ -46,8 +46,10 @@ def page() -> HTMLResponse:
 
 
 @router.get("/v1/media/{item_id:path}", response_class=FileResponse, responses=ERRORS)  # type: ignore[arg-type]
+@router.head("/v1/media/{item_id:path}", response_class=FileResponse, responses=ERRORS)  # type: ignore[arg-type]
 def media(store: StoreDep, settings: SettingsDep, item_id: str = Path(max_length=MAX_ID_CHARS)) -> FileResponse:
-    """The item's video or image file (HTTP range requests supported, so players can seek)."""
+    """The item's video or image file (HTTP range requests supported, so players can seek; HEAD for players
+    and caches that ask for the size and type first)."""
     live, item = store.find_item(item_id)
     path = bundle.media_path(live.manifest, item, settings.media_root)
     if not path.is_file():

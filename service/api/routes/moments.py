@@ -24,10 +24,10 @@ from service.schemas import (
     Problem,
 )
 from service.store import BundleStore, LoadedBundle
-from xmr.errors import NotFound, NotReady
+from xmr.errors import NotFound, NotSupported
 
 router = APIRouter(tags=["moments"])
-ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 422, 503)}
+ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 409, 422, 503)}
 
 
 def no_head(live: LoadedBundle) -> str:
@@ -39,7 +39,7 @@ def no_head(live: LoadedBundle) -> str:
 
 def head_of(live: LoadedBundle) -> MomentHead:
     if live.moments is None:
-        raise NotReady(no_head(live))
+        raise NotSupported(no_head(live))
     return live.moments
 
 
@@ -145,7 +145,7 @@ async def moments(req: MomentsRequest, store: StoreDep, metrics: MetricsDep) -> 
     """Where in video ``video_id`` ``query`` happens: the best ``k`` windows (seconds) and each clip's saliency.
 
     Videos of any length: longer than the head's span they are scored in overlapping windows whose
-    predictions are merged. 404: no such item; 422: the item is an image; 503: the bundle has no moment head.
+    predictions are merged. 404: no such item; 422: the item is an image; 409: the bundle has no moment head.
     """
     t0 = time.perf_counter()
     live, item = find_video(store, req.video_id, req.collection)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from service.api.routes.moments import add_moments
-from service.deps import BatcherDep, MetricsDep, RemoteMomentsDep, SettingsDep, StoreDep
 from service.metrics import Metrics
 from service.remote_moments import RemoteMoments
 from service.schemas import Hit, Problem, SearchRequest, SearchResponse, Segment
@@ -17,6 +20,19 @@ from service.store import LoadedBundle
 
 router = APIRouter(tags=["search"])
 ERRORS = {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (400, 404, 422, 503)}
+
+
+class JSONBytes(JSONResponse):  # a JSONResponse, so the OpenAPI schema shows the route's response_model
+    """The response model serialised once, by pydantic-core's Rust serializer.
+
+    FastAPI would otherwise validate the returned model a second time before encoding it
+    (benchmarks/profile_request.py). tests/service/test_speed_paths.py checks answers against the model.
+    """
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, BaseModel):
+            return content.__pydantic_serializer__.to_json(content)
+        return to_json(content)
 
 
 def encode_and_rank(
@@ -38,8 +54,12 @@ def rank(
     """Search ``vec`` (1, E) in the bundle and build the response; ``t0`` is when the request began.
 
     With ``req.moments``, video hits get moments from the bundle's head, or from ``remote`` when set."""
+    depth = max(req.k, live.reranker.candidates) if live.reranker else req.k
     with metrics.stage("search"):
-        ranked = live.searcher.search_segments(vec, req.k, req.modality)[0]
+        ranked = live.searcher.search_segments(vec, depth, req.modality)[0]
+    if live.reranker:  # token-level models (ProTA) re-score the top candidates (service/rerank.py)
+        with metrics.stage("rerank"):
+            ranked = live.reranker.rerank(req.query, ranked)[: req.k]
     with metrics.stage("join"):
         items = live.searcher.items([r.row for r in ranked])
     hits = [
@@ -72,23 +92,46 @@ def rank(
     )
 
 
-@router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)  # type: ignore[arg-type]
-async def search(
-    req: SearchRequest,
-    store: StoreDep,
-    metrics: MetricsDep,
-    batcher: BatcherDep,
-    settings: SettingsDep,
-    remote: RemoteMomentsDep,
-) -> SearchResponse:
+def runs_inline(work_ms: float, budget_ms: float, own_core: bool) -> bool:
+    """Whether a request whose measured work is ``work_ms`` runs on the event loop instead of a thread.
+
+    Only cheap work (``budget_ms``, XMR_INLINE_MAX_MS): the hop to a thread costs more than it, but
+    slow work would block the loop. And only where a thread could not add parallelism: this process
+    has a core of its own (``xmr serve --workers`` = cores, the default). One worker on several cores
+    keeps the thread pool: same-run A/B, 1 worker, 8 connections, inline gave 0.62x the searches/s
+    (a request that never yields runs alone, so the process used one core).
+    """
+    return work_ms <= budget_ms and own_core
+
+
+@router.post(
+    "/v1/search",
+    response_model=SearchResponse,
+    response_class=JSONBytes,
+    responses=ERRORS,  # type: ignore[arg-type]
+)
+async def search(req: SearchRequest, request: Request) -> JSONBytes:
     """Rank the collection's videos and/or images by how well they show ``query``."""
     t0 = time.perf_counter()
-    live = store.get(req.collection)
-    # CPU work runs in the thread pool so a large index never blocks the event loop (running small
-    # searches inline measured no faster). Only encoders slow enough to gain from sharing a forward
-    # pass go through the micro-batcher (docs/benchmarks.md).
-    if live.encoder.latency_ms < settings.batch_min_encode_ms:
-        return await run_in_threadpool(encode_and_rank, live, req, metrics, t0, remote)
-    with metrics.stage("encode"):  # includes the wait for batch company (at most XMR_BATCH_WAIT_MS)
-        vec = await batcher.encode(live.encoder, req.query)
-    return await run_in_threadpool(rank, live, req, vec[None], metrics, t0, remote)
+    state = request.app.state  # read directly: each FastAPI dependency costs a resolution per request
+    live, metrics, settings = state.store.get(req.collection), state.metrics, state.settings
+    remote: RemoteMoments | None = getattr(state, "remote_moments", None)
+    encode_ms, search_ms = live.encoder.latency_ms, live.searcher.latency_ms
+    # Moments mean a moment-head call or a request to the moment service: never on the event loop.
+    own_core = state.own_core and not req.moments_per_hit
+    if encode_ms < settings.batch_min_encode_ms:
+        if runs_inline(encode_ms + search_ms, settings.inline_max_ms, own_core):
+            return JSONBytes(encode_and_rank(live, req, metrics, t0, remote))
+        return JSONBytes(await run_in_threadpool(encode_and_rank, live, req, metrics, t0, remote))
+    # Encoders slow enough to gain from sharing a forward pass go through the micro-batcher; the
+    # "encode" stage includes the wait for batch company.
+    if runs_inline(search_ms, settings.inline_max_ms, own_core):
+        with metrics.stage("encode"):
+            vec = await state.batcher.encode(live.encoder, req.query)
+        return JSONBytes(rank(live, req, vec[None], metrics, t0, remote))
+
+    def ranked(vec: np.ndarray) -> SearchResponse:  # in the batch's thread, right after the forward pass
+        metrics.observe_stage("encode", time.perf_counter() - t0)
+        return rank(live, req, vec[None], metrics, t0, remote)
+
+    return JSONBytes(await state.batcher.encode_then(live.encoder, req.query, ranked))

@@ -1,0 +1,247 @@
+"""The service's goals as same-run ratios: web-path overhead, HTTP vs in-process throughput, batching, cold start.
+
+    python benchmarks/bench_service.py --root bundles [--seconds 5] [--rounds 3]
+
+Needs two collections under ``--root``: ``demo`` (the baseline's sub-millisecond encoder) and
+``demo-minilm`` (the MiniLM text tower). Every server runs on this machine beside its load
+generator (wrk, one thread), whose CPU share is reported. Paths that are compared run in
+alternating rounds, so a busy machine slows each alike; medians over rounds are reported.
+Writes the ``service`` section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import bundle  # noqa: E402
+from benchmarks.loadgen import QUERY, cold_start, start_bare, start_xmr, stop, worker_memory, wrk  # noqa: E402
+from benchmarks.report import write_section  # noqa: E402
+from service.api.routes.search import encode_and_rank  # noqa: E402
+from service.metrics import Metrics  # noqa: E402
+from service.schemas import SearchRequest  # noqa: E402
+from service.store import LoadedBundle, load_bundle  # noqa: E402
+
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def live(root: Path, collection: str) -> LoadedBundle:
+    return load_bundle(root / collection / str(bundle.read_current(root, collection)))
+
+
+def search_loop(b: LoadedBundle, seconds: float) -> tuple[int, float]:
+    """(searches, CPU seconds) in ``seconds`` of the endpoint's own code (``encode_and_rank``), no HTTP."""
+    req, metrics, n = SearchRequest(query=QUERY, k=10, collection=b.collection), Metrics(), 0
+    cpu0, end = time.process_time(), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        encode_and_rank(b, req, metrics, time.perf_counter())
+        n += 1
+    return n, time.process_time() - cpu0
+
+
+def _process(root: Path, collection: str, seconds: float, ready: Any, out: Any) -> None:
+    b = live(root, collection)
+    search_loop(b, 0.5)  # warm-up
+    ready.wait()
+    out.put(search_loop(b, seconds))
+
+
+def in_process(root: Path, collection: str, procs: int, seconds: float) -> tuple[float, float]:
+    """(searches/s, CPU ms per search) of ``procs`` processes (one per core, as the workers), started together."""
+    ctx = mp.get_context("spawn")
+    ready, out = ctx.Barrier(procs), ctx.Queue()
+    workers = [ctx.Process(target=_process, args=(root, collection, seconds, ready, out)) for _ in range(procs)]
+    for w in workers:
+        w.start()
+    runs = [out.get() for _ in workers]
+    for w in workers:
+        w.join()
+    n, cpu = sum(r[0] for r in runs), sum(r[1] for r in runs)
+    return n / seconds, cpu * 1000 / n
+
+
+def batch_ceiling(root: Path, collection: str, threads: int, seconds: float, batch: int = 32) -> tuple[float, float]:
+    """(queries/s, CPU ms per query) of the bundle's ONNX encoder on batches of ``batch``, ``threads``
+    batches at once, one ONNX thread each: the service's batching without HTTP, the queue or the search."""
+    b, counts = live(root, collection), [0] * threads
+    texts = [QUERY] * batch
+    b.encoder.encode(texts)
+    cpu0, end = time.process_time(), time.perf_counter() + seconds
+
+    def loop(i: int) -> None:
+        while time.perf_counter() < end:
+            b.encoder.encode(texts)
+            counts[i] += batch
+
+    pool = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return sum(counts) / seconds, (time.process_time() - cpu0) * 1000 / sum(counts)
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def row(name: str, base: float, http: float, base_cpu: float, http_cpu: float, share: float) -> str:
+    """A table row: rates, their ratio, CPU ms per query, their ratio (base over HTTP), wrk's share."""
+    return (
+        f"| {name} | {base:.0f} | {http:.0f} | **{http / base:.2f}** | {base_cpu:.2f} | {http_cpu:.2f} "
+        f"| **{base_cpu / http_cpu:.2f}** | {share:.0%} |"
+    )
+
+
+def overhead_rows(root: Path, seconds: float, rounds: int) -> tuple[list[str], float]:
+    """1 connection: xmr vs the bare endpoint vs the in-process search, rounds alternating; wall ms per
+    request (1 / throughput) and CPU ms per request (the server's processes, or the in-process loop)."""
+    b = live(root, "demo")
+    bare, xmr = start_bare(), start_xmr(root, CORES)  # xmr serve's default; one connection uses one worker
+    rows: dict[str, list[tuple[float, float]]] = {"work": [], "bare": [], "xmr": []}
+    try:
+        for _ in range(rounds):
+            n, cpu = search_loop(b, seconds)
+            rows["work"].append((seconds * 1000 / n, cpu * 1000 / n))
+            for name, (proc, url) in (("bare", bare), ("xmr", xmr)):
+                got = wrk(url, 1, seconds, "demo", proc.pid)
+                rows[name].append((got.mean_ms, got.server_cpu_ms))
+    finally:
+        stop(bare[0])
+        stop(xmr[0])
+    (w, wc), (lb, bc), (lx, xc) = ((med([r[0] for r in v]), med([r[1] for r in v])) for v in rows.values())
+    out = [
+        f"| in-process encode + search + join (`encode_and_rank`) | {w:.3f} | {wc:.3f} |",
+        f"| bare FastAPI endpoint over HTTP (parses the body, ten canned hits) | {lb:.3f} | {bc:.3f} |",
+        f"| xmr `POST /v1/search` over HTTP (`xmr serve` default: --workers {CORES}) | {lx:.3f} | {xc:.3f} |",
+        f"| **xmr's own web path** = xmr − bare − in-process (goal ≤ 0.3) | **{lx - lb - w:.3f}** | "
+        f"**{xc - bc - wc:.3f}** |",
+    ]
+    return out, xc - bc - wc
+
+
+def throughput_row(root: Path, collection: str, seconds: float, rounds: int, connections: int) -> str:
+    """HTTP (``CORES`` workers) vs in-process (``CORES`` processes) searches/s, rounds alternating."""
+    ins, http = [], []
+    proc, url = start_xmr(root, CORES)
+    try:
+        wrk(url, connections, 1, collection)  # warm every worker
+        for _ in range(rounds):
+            ins.append(in_process(root, collection, CORES, seconds))
+            http.append(wrk(url, connections, seconds, collection, proc.pid))
+    finally:
+        stop(proc)
+    i, ic = med([x[0] for x in ins]), med([x[1] for x in ins])
+    h, hc, share = med([x.qps for x in http]), med([x.server_cpu_ms for x in http]), med([x.cpu_share for x in http])
+    return row(f"`{collection}`", i, h, ic, hc, share)
+
+
+def batching_rows(root: Path, collection: str, seconds: float, rounds: int) -> list[str]:
+    """32 connections on the MiniLM collection vs the encoder's own batch-32 ceiling, for 1 and CORES workers."""
+    rows = []
+    for workers in (1, CORES):
+        per_worker = max(1, CORES // workers)
+        proc, url = start_xmr(root, workers)
+        ceil, http = [], []
+        try:
+            wrk(url, 32, 1, collection)
+            for _ in range(rounds):
+                ceil.append(batch_ceiling(root, collection, CORES, seconds))
+                http.append(wrk(url, 32, seconds, collection, proc.pid))
+        finally:
+            stop(proc)
+        c, cc = med([x[0] for x in ceil]), med([x[1] for x in ceil])
+        h, hc, share = (
+            med([x.qps for x in http]),
+            med([x.server_cpu_ms for x in http]),
+            med([x.cpu_share for x in http]),
+        )
+        server = f"{workers} worker(s) x {per_worker} batch(es) in flight"
+        rows.append(row(server, c, h, cc, hc, share))
+    return rows
+
+
+def memory_rows(root: Path) -> list[str]:
+    proc, url = start_xmr(root, CORES)
+    try:
+        wrk(url, 4, 1, "demo-minilm")
+        mem = worker_memory(proc.pid)
+    finally:
+        stop(proc)
+    return [f"| worker {i} | {rss:.0f} | {pss:.0f} |" for i, (rss, pss) in enumerate(mem)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", type=Path, default=Path("bundles"))
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    root, s, r = args.root.resolve(), args.seconds, args.rounds
+    over, overhead = overhead_rows(root, s, r)
+    thr = [throughput_row(root, c, s, r, 8) for c in ("demo", "demo-minilm")]
+    batch = batching_rows(root, "demo-minilm", s, r)
+    with tempfile.TemporaryDirectory() as demo_only:  # cold start is measured on the demo bundle alone
+        (Path(demo_only) / "demo").symlink_to(root / "demo")
+        runs = {w: [cold_start(Path(demo_only), w) for _ in range(r)] for w in (1, CORES)}
+    cold = {w: tuple(statistics.median(x[i] for x in v) for i in (0, 1)) for w, v in runs.items()}
+    mem = memory_rows(root)
+    body = "\n".join(
+        [
+            f"Command: `python benchmarks/bench_service.py --root bundles --seconds {s:g} --rounds {r}` "
+            f"(medians of {r} alternating rounds of {s:g} s; wrk with one thread on the same machine). Two "
+            "measures side by side: wall-clock rates, and CPU per query (the server's processes, read from /proc, "
+            "or the in-process loop's): on a busy machine wall time includes waiting for a core, CPU time "
+            "hardly does, so the CPU ratio is what the same cores would give with the machine to itself.",
+            "",
+            "**Web-path overhead** (1 connection, `demo` bundle; wall ms per request = 1 / throughput):",
+            "",
+            "| path | wall ms per request | CPU ms per request |",
+            "|---|---|---|",
+            *over,
+            "",
+            f"**HTTP vs in-process throughput** (8 connections, `xmr serve --workers {CORES}` vs {CORES} processes "
+            "calling `encode_and_rank` directly; goal ≥ 0.9 for the MiniLM collection):",
+            "",
+            "| collection | in-process searches/s | HTTP searches/s | HTTP / in-process | in-process CPU ms/search "
+            "| HTTP server CPU ms/search | in-process CPU / HTTP CPU | wrk's CPU share |",
+            "|---|---|---|---|---|---|---|---|",
+            *thr,
+            "",
+            f"**Micro-batching** (`demo-minilm`, 32 connections; ceiling = the ONNX encoder alone on batches of 32, "
+            f"{CORES} batches at once, one ONNX thread each; goal ≥ 0.9):",
+            "",
+            "| server | ceiling queries/s | HTTP queries/s | HTTP / ceiling | ceiling CPU ms/query "
+            "| HTTP server CPU ms/query | ceiling CPU / HTTP CPU | wrk's CPU share |",
+            "|---|---|---|---|---|---|---|---|",
+            *batch,
+            "",
+            "**Cold start** (`xmr serve` to the first 200 from `/readyz`, `demo` bundle; goal ≤ 1 s): "
+            + ", ".join(f"{w} worker(s) {t:.2f} s wall ({c:.2f} CPU s)" for w, (t, c) in cold.items()),
+            "",
+            f"**Memory per worker** (`--workers {CORES}`, both collections loaded, after traffic; PSS counts shared "
+            "pages — the memory-mapped index codes, libraries — once across processes):",
+            "",
+            "| process | RSS MiB | PSS MiB |",
+            "|---|---|---|",
+            *mem,
+        ]
+    )
+    write_section("service", body)
+    print(body)
+    print(f"\noverhead {overhead:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
