@@ -21,6 +21,7 @@ import httpx
 THIS_XMR = Path(sys.executable).parent / "xmr"  # the console script of the running interpreter's install
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("xmr", "bundle", "models", "indexer", "service")  # pyproject's packages.find include
+STALE_VENV_S = 7 * 24 * 3600
 
 
 def free_port() -> int:
@@ -135,6 +136,11 @@ def serving_venv() -> Path:
             (venv / ".complete").touch()
         # The code under test, built in place of the cached copy (no isolated build env: seconds, not ~20 s).
         pip(venv, "install", "--quiet", "--no-deps", "--force-reinstall", "--no-build-isolation", str(src))
+        (venv / ".complete").touch()  # last used: venvs of old pyproject.tomls unused for a week are removed
+    for old in cache.glob("*/.complete"):
+        if time.time() - old.stat().st_mtime > STALE_VENV_S:
+            shutil.rmtree(old.parent, ignore_errors=True)
+            (cache / f"{old.parent.name}.lock").unlink(missing_ok=True)
     return venv
 
 

@@ -59,3 +59,16 @@ def test_a_train_command_without_the_train_extra_names_it_in_one_line(serving_ve
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "pip install 'xmr[train]'" in out.stderr, out.stderr
     assert "torch" in out.stderr  # names what is missing
+
+
+def test_help_works_without_the_train_extra(serving_venv: Path) -> None:
+    """`xmr --help` lists every command, the train-side ones too (their modules load lazily)."""
+    out = subprocess.run(
+        [str(serving_venv / "bin" / "xmr"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": "", "COLUMNS": "200"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert all(f" {cmd} " in out.stdout for cmd in ("serve", "serve-moments", "train", "index", "moments"))
