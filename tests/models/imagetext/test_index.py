@@ -41,7 +41,7 @@ def test_embedder_reads_image_files_as_the_demo_features_were_made(it_data: Path
     items = {it.id: it for it in read_manifest(it_data / "manifest.jsonl")}
     got = emb.embed([items[i] for i in test.ids])
     want = embed_regions(emb.model, test.images)
-    np.testing.assert_allclose(np.stack(got.vectors), want, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(got.vectors), want, atol=1e-5)  # one (1, E) segment per image
     assert all(c.shape == (0, emb.dim) for c in got.clips)
     video = InputItem("v", "video", "v.mp4", it_data / "v.mp4")
     assert "image-text model" in emb.embed([video]).failed[0][1]
@@ -60,7 +60,7 @@ def test_image_search_ranks_as_the_torch_model_does(
     assert len(hits) == 5 and {h["modality"] for h in hits} == {"image"}
     emb = Embedder(it_run, device="cpu")
     items = read_manifest(it_data / "manifest.jsonl")
-    scores = np.stack(emb.embed(items).vectors) @ embed_texts(emb.model, emb.tokenizer, [query])[0]
+    scores = np.concatenate(emb.embed(items).vectors) @ embed_texts(emb.model, emb.tokenizer, [query])[0]
     top = np.argsort(-scores, kind="stable")[:5]
     assert [h["id"] for h in hits] == [items[i].id for i in top]
     assert [h["score"] for h in hits] == pytest.approx(scores[top].tolist(), abs=1e-4)
