@@ -11,6 +11,7 @@ VIDEOS ?= 1000
 IMAGES ?= 200
 EPOCHS ?= 12
 CONFIG ?= baseline
+HEAD ?= cdnet
 PORT ?= 8000
 # One OpenMP thread: ONNX Runtime and FAISS otherwise fight over small machines (docs/benchmarks.md).
 export OMP_NUM_THREADS ?= 1
@@ -38,8 +39,16 @@ $(RUN)/test_metrics.json: $(DATA)/manifest.jsonl
 	env -u OMP_NUM_THREADS $(XMR) train --data $(DATA) --out $(RUN) --config $(CONFIG) --epochs $(EPOCHS) --resume
 	env -u OMP_NUM_THREADS $(XMR) eval --run $(RUN) --data $(DATA) --split test --out $@
 
-$(ROOT)/demo/CURRENT: $(RUN)/test_metrics.json
+# The moment head (CDNet by default) trains on the demo's long videos (30-150 s, QVHighlights format)
+# over the retrieval run's clip features; the indexer then ships it in the bundle as moment_head.onnx.
+$(RUN)/moments/last.pt: $(RUN)/test_metrics.json
+	env -u OMP_NUM_THREADS $(XMR) moments train --data $(DATA)/long --run $(RUN) --head $(HEAD) --resume
+
+# Two collections: `demo` (the 5-8 s clips and the images) and `long` (the 30-150 s videos, where
+# moments matter most); both carry the moment head.
+$(ROOT)/demo/CURRENT: $(RUN)/moments/last.pt
 	$(XMR) index build $(DATA)/manifest.jsonl --collection demo --root $(ROOT) --model $(RUN)
+	$(XMR) index build $(DATA)/long/manifest.jsonl --collection long --root $(ROOT) --model $(RUN)
 
 demo: $(ROOT)/demo/CURRENT
 	$(XMR) serve --root $(ROOT) --port $(PORT)
