@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import httpx
 
-from service.schemas import Moment, MomentsBatchResponse
+from service.schemas import MAX_BATCH_VIDEOS, Moment, MomentsBatchResponse
 from xmr.errors import XmrError
 
 BATCH_PATH = "/v1/moments/batch"
@@ -63,14 +63,16 @@ class RemoteMoments:
                 f"moment service {self.url} is unavailable (circuit open after {self.breaker.failed} failed calls; "
                 f"next try in {wait:.1f} s)"
             )
-        body = {"query": query, "collection": collection, "video_ids": video_ids, "k": k}
-        try:
-            found = self._post(body)
-        except MomentsUnavailable:
-            self.breaker.failure()
-            raise
+        found: list[list[Moment]] = []
+        for i in range(0, len(video_ids), MAX_BATCH_VIDEOS):
+            body = {"query": query, "collection": collection, "video_ids": video_ids[i : i + MAX_BATCH_VIDEOS], "k": k}
+            try:
+                found += self._post(body).moments
+            except MomentsUnavailable:
+                self.breaker.failure()
+                raise
         self.breaker.success()
-        return found.moments
+        return found
 
     def _post(self, body: dict[str, object]) -> MomentsBatchResponse:
         why = ""

@@ -11,6 +11,9 @@ MAX_K = 1000
 MAX_MOMENTS_PER_HIT = 20
 DEFAULT_MOMENTS_PER_HIT = 3
 MAX_VIDEO_ID_CHARS = 1024  # item ids are paths relative to a folder; the same limit as GET /v1/items/{id}
+# Videos per /v1/moments/batch call: the largest valid batch (50 ids of 1,024 characters) fits the 64 KiB body
+# limit, so a batch over the schema's limits is refused by validation (422), never by size (413).
+MAX_BATCH_VIDEOS = 50
 
 Modality = Literal["video", "image", "all"]
 NOT_BLANK = r"\S"  # somewhere a character that is not whitespace (str.isspace), checked with Python's re
@@ -216,7 +219,7 @@ class MomentsBatchRequest(BaseModel):
 
     query: Annotated[str, AfterValidator(_nonblank)] = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     video_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_VIDEO_ID_CHARS)]] = Field(
-        min_length=1, max_length=MAX_K
+        min_length=1, max_length=MAX_BATCH_VIDEOS, description="Callers with more videos send several batches."
     )
     k: int = Field(DEFAULT_MOMENTS_PER_HIT, ge=1, le=MAX_MOMENTS_PER_HIT, description="Moments per video.")
     collection: str | None = Field(None, max_length=200)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.remote_moments import CircuitBreaker
+from service.remote_moments import CircuitBreaker, RemoteMoments
 from tests.harness import free_port, start_server
 from tests.service.test_moments_api import moments_root  # noqa: F401  (module fixture: bundle + stand-in head)
 
@@ -95,7 +95,7 @@ def test_search_moments_come_from_the_moment_service_which_is_stopped_and_starte
         ({"query": "a red 7", "video_ids": ["vid00000", "nope"]}, 404, "item 'nope' not found"),
         ({"query": "a red 7", "video_ids": ["img00001"]}, 422, "is an image"),
         ({"query": " ", "video_ids": ["vid00000"]}, 422, "query is blank"),
-        ({"query": "a red 7", "video_ids": ["vid00000"] * 1001}, 422, "video_ids: List should have at most 1000 items"),
+        ({"query": "a red 7", "video_ids": ["vid00000"] * 51}, 422, "video_ids: List should have at most 50 items"),
         ({"query": "a red 7", "video_ids": [""]}, 422, "video_ids.0: String should have at least 1 character"),
     ],
 )
@@ -123,3 +123,22 @@ def test_circuit_breaker_opens_after_failures_and_half_opens() -> None:
     b.success()
     b.failure()
     assert b.wait_left() == 0  # closed, counting from zero again
+
+
+def test_many_videos_go_to_the_moment_service_in_batches_within_its_limit() -> None:
+    """120 video hits: three batch calls of at most 50 ids (the endpoint's schema limit), answers in order."""
+    sizes: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import json
+
+        ids = json.loads(request.content)["video_ids"]
+        sizes.append(len(ids))
+        moments = [[{"start": float(i[1:]), "end": float(i[1:]) + 1, "score": 1.0}] for i in ids]
+        return httpx.Response(200, json={"collection": "c", "version": "v", "moments": moments})
+
+    remote = RemoteMoments("http://moments", 1.0, 0, CircuitBreaker(failures=2, open_s=5.0))
+    remote.http = httpx.Client(base_url="http://moments", transport=httpx.MockTransport(handler))
+    found = remote.localize("q", "c", [f"v{i}" for i in range(120)], k=1)
+    assert sizes == [50, 50, 20]
+    assert [m[0].start for m in found] == [float(i) for i in range(120)]
