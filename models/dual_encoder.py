@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.encoders import minilm
 from models.registry import LOSSES, MODELS, TEXT_ENCODERS, VISION_ENCODERS
 
 
@@ -22,11 +23,7 @@ class DualEncoder(nn.Module):
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Optimizer groups: pretrained weights (``text.bert``) train at ``lr * pretrained_lr_scale``."""
-        scale = float(self.cfg.get("pretrained_lr_scale", 1.0))
-        trainable = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
-        pre = [p for n, p in trainable if n.startswith("text.bert.")]
-        rest = [p for n, p in trainable if not n.startswith("text.bert.")]
-        return [g for g in ({"params": rest, "lr": lr}, {"params": pre, "lr": lr * scale}) if g["params"]]
+        return minilm.param_groups(self, self.cfg, lr)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) -> (B, E) unit norm."""

@@ -56,14 +56,11 @@ def _actors() -> list[object]:
 
 def write_long_video(path: Path, fps: float) -> None:
     """Render the 30-minute mp4 at ``fps`` frames per second (the decoder picks one frame per clip)."""
-    from models.data.demo_corpus import SIZE, _paint
+    from models.data.demo_corpus import SIZE, _paint, h264_stream
 
     actors = _actors()
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=int(fps))
-        stream.width = stream.height = SIZE
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream = h264_stream(container, int(fps))
         for i in range(int(DURATION * fps)):
             t = (i + 0.5) / fps  # the frame shown over [i/fps, (i+1)/fps): sample its middle
             canvas = np.full((SIZE, SIZE, 3), 20, dtype=np.uint8)

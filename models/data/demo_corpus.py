@@ -21,6 +21,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -141,13 +142,19 @@ def video_captions(actors: list[Actor], duration: float) -> list[dict[str, objec
     return caps
 
 
+def h264_stream(container: Any, fps: int = FPS, size: int = SIZE) -> Any:
+    """Add the demo's H.264 video stream (``size`` px square, ``fps``) to an output container."""
+    stream = container.add_stream("libx264", rate=fps)
+    stream.width = stream.height = size
+    stream.pix_fmt = "yuv420p"
+    stream.options = {"crf": "20", "preset": "veryfast"}
+    return stream
+
+
 def write_video(path: Path, actors: list[Actor], duration: float, background: int) -> None:
     """Render ``actors`` to an H.264 mp4 at ``path`` (``duration`` seconds at FPS)."""
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width = stream.height = SIZE
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream = h264_stream(container)
         for i in range(int(round(duration * FPS))):
             t = i / FPS
             canvas = np.full((SIZE, SIZE, 3), background, dtype=np.uint8)

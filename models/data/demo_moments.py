@@ -25,7 +25,7 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-from models.data.demo_corpus import COLORS, MOTIONS, SIZE
+from models.data.demo_corpus import COLORS, MOTIONS, SIZE, h264_stream
 
 FPS = 2
 GT_CLIP = 2.0  # seconds per GT clip (QVHighlights' clip_length)
@@ -72,10 +72,7 @@ def visibility(e: dict[str, Any], t: np.ndarray) -> np.ndarray:
 
 def _render(path: Path, events: list[dict[str, Any]], duration: float, glyphs: np.ndarray, bg: int) -> None:
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width = stream.height = SIZE
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream = h264_stream(container, FPS, SIZE)
         for i in range(int(round(duration * FPS))):
             t = i / FPS
             canvas = np.full((SIZE, SIZE, 3), bg, dtype=np.float32)

@@ -66,3 +66,12 @@ class MiniLMText(nn.Module):
         """(B, L) ids and mask -> (B, L, E) unit-norm per-token features (token-level models, e.g. ProTA)."""
         h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, 384)
         return l2norm(self.proj(h))
+
+
+def param_groups(model: nn.Module, cfg: dict[str, Any], lr: float) -> list[dict[str, Any]]:
+    """Optimizer groups: pretrained MiniLM weights (``text.bert.*``) train at ``lr * pretrained_lr_scale``."""
+    scale = float(cfg.get("pretrained_lr_scale", 1.0))
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    pre = [p for n, p in trainable if n.startswith("text.bert.")]
+    rest = [p for n, p in trainable if not n.startswith("text.bert.")]
+    return [g for g in ({"params": rest, "lr": lr}, {"params": pre, "lr": lr * scale}) if g["params"]]

@@ -15,6 +15,7 @@ from torch import nn
 
 import models.imagetext.graded_losses  # noqa: F401  (registers bcls, listwise)
 import models.imagetext.losses  # noqa: F401  (registers triplet_hn, triplet_sum, selhn, unified)
+from models.encoders import minilm
 from models.imagetext.encoders import MaxPoolRegions, ResidualGPORegions
 from models.imagetext.features import GridFeatures
 from models.registry import LOSSES, MODELS, TEXT_ENCODERS
@@ -38,11 +39,7 @@ class ImageTextModel(nn.Module):
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Optimizer groups: pretrained MiniLM weights (``text.bert``) at ``lr * pretrained_lr_scale``."""
-        scale = float(self.cfg.get("pretrained_lr_scale", 1.0))
-        trainable = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
-        pre = [p for n, p in trainable if n.startswith("text.bert.")]
-        rest = [p for n, p in trainable if not n.startswith("text.bert.")]
-        return [g for g in ({"params": rest, "lr": lr}, {"params": pre, "lr": lr * scale}) if g["params"]]
+        return minilm.param_groups(self, self.cfg, lr)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L) int64 ids and mask -> (B, E) unit norm (the bundle's text-encoder contract)."""
