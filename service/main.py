@@ -17,6 +17,7 @@ from service.config import Settings, get_settings
 from service.limits import RequestGuard
 from service.metrics import Metrics
 from service.remote_moments import CircuitBreaker, RemoteMoments
+from service.schemas import Problem
 from service.store import BundleStore
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Text-to-video and image retrieval over published index bundles.",
         docs_url=None,  # FastAPI's pages load their assets from a CDN; ours are served locally (routes/docs.py)
         redoc_url=None,
+        # RequestGuard answers these for every operation, before any route: the schema says so everywhere.
+        responses={s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (408, 413)},
     )
     metrics = Metrics()
     app.state.metrics = metrics
