@@ -8,6 +8,7 @@ task and a stream per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -15,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import errors
 from service.metrics import Metrics
+
+DRAIN_BYTES = 1 << 20  # how much of a refused chunked body is read and dropped so the 413 arrives intact
 
 DISCONNECT: Message = {"type": "http.disconnect"}
 
@@ -117,11 +120,28 @@ class RequestGuard:
                 seen += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
                 if seen > self.max_bytes:
+                    if not body_done:
+                        await self._drain(receive, deadline - loop.time())
                     await refuse(413, f"request body over {self.max_bytes} bytes")
                     return DISCONNECT
             return message
 
         return guarded
+
+    async def _drain(self, receive: Receive, seconds: float) -> None:
+        """Read and drop the rest of a refused body, up to DRAIN_BYTES and the body deadline.
+
+        Closing with unread bytes in the socket makes the kernel answer with a reset that can
+        destroy the 413 before the client reads it; a client a little over the limit gets its answer.
+        """
+        drained = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(seconds, 0.0)):
+                while drained < DRAIN_BYTES:
+                    message = await receive()
+                    drained += len(message.get("body", b""))
+                    if message["type"] != "http.request" or not message.get("more_body", False):
+                        return
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the periodic sweep on this event loop (once per loop; a new loop replaces the old one)."""
