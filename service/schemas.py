@@ -10,7 +10,7 @@ MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 MAX_MOMENTS_PER_HIT = 20
 DEFAULT_MOMENTS_PER_HIT = 3
-MAX_VIDEO_ID_CHARS = 1024  # item ids are paths relative to a folder; the same limit as GET /v1/items/{id}
+MAX_ID_CHARS = 1024  # item ids are paths relative to a folder, which can be long; every id input takes this limit
 # Videos per /v1/moments/batch call: the largest valid batch (50 ids of 1,024 characters) fits the 64 KiB body
 # limit, so a batch over the schema's limits is refused by validation (422), never by size (413).
 MAX_BATCH_VIDEOS = 50
@@ -190,7 +190,7 @@ class MomentsRequest(BaseModel):
     query: Annotated[str, AfterValidator(_nonblank)] = Field(
         min_length=1, max_length=MAX_QUERY_CHARS, description="What happens, in plain words."
     )
-    video_id: str = Field(min_length=1, max_length=MAX_VIDEO_ID_CHARS, description="The video to search inside.")
+    video_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="The video to search inside.")
     k: int = Field(5, ge=1, le=MAX_K, description="How many moments; more than the video's clips gives all.")
     collection: str | None = Field(None, max_length=200, description="Collection; default: the one holding the id.")
 
@@ -218,7 +218,7 @@ class MomentsBatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: Annotated[str, AfterValidator(_nonblank)] = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    video_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_VIDEO_ID_CHARS)]] = Field(
+    video_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
         min_length=1, max_length=MAX_BATCH_VIDEOS, description="Callers with more videos send several batches."
     )
     k: int = Field(DEFAULT_MOMENTS_PER_HIT, ge=1, le=MAX_MOMENTS_PER_HIT, description="Moments per video.")

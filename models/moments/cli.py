@@ -68,23 +68,10 @@ def evaluate(
     clip_length: float = typer.Option(2.0, help="Seconds per GT saliency clip (QVHighlights: 2)."),
 ) -> None:
     """The official QVHighlights evaluation (same JSON structure and values)."""
-    from models.moments.data import MomentDataError
+    from models.moments.data import read_jsonl
     from models.moments.metrics import eval_submission
 
-    def load(p: Path) -> list[dict]:
-        if not p.is_file():
-            raise MomentDataError(f"{p}: file not found")
-        rows = []
-        for n, line in enumerate(p.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise MomentDataError(f"{p}:{n}: not json ({exc.msg})") from exc
-        return rows
-
-    metrics = eval_submission(load(submission), load(gt), clip_length)
+    metrics = eval_submission(read_jsonl(submission), read_jsonl(gt), clip_length)
     text = json.dumps(metrics, indent=4)
     if out:
         out.write_text(text)

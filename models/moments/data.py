@@ -16,6 +16,7 @@ Every refusal is a ``MomentDataError`` naming the file, the line (1-based) and t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,15 +55,30 @@ def _check_windows(windows: list[list[float]], duration: float | None, where: st
             raise MomentDataError(f"{where}: window {w} outside the video (0 .. {duration} s)")
 
 
-def read_qvhighlights(path: Path, require_windows: bool = False) -> list[MomentQuery]:
-    """Read a QVHighlights jsonl file; blank lines are skipped."""
+def numbered_lines(path: Path) -> Iterator[tuple[str, str]]:
+    """``("<path>:<line number>", line)`` for every non-blank line of a text file; refuses a missing file."""
     if not path.is_file():
         raise MomentDataError(f"{path}: file not found")
-    out = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
+        if line.strip():
+            yield f"{path}:{n}", line
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every non-blank line of a jsonl file as JSON; refuses a line that is not JSON, naming it."""
+    rows = []
+    for where, line in numbered_lines(path):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise MomentDataError(f"{where}: not json ({exc.msg})") from exc
+    return rows
+
+
+def read_qvhighlights(path: Path, require_windows: bool = False) -> list[MomentQuery]:
+    """Read a QVHighlights jsonl file; blank lines are skipped."""
+    out = []
+    for where, line in numbered_lines(path):
         try:
             row = json.loads(line)
             qid, query, vid, duration = row["qid"], str(row["query"]), str(row["vid"]), float(row["duration"])
@@ -82,13 +98,8 @@ def read_charades_sta(path: Path, durations: dict[str, float] | None = None) -> 
     With ``durations`` (vid -> seconds), an unknown vid or a window past the end is refused; without,
     ``duration`` is the window's end (unknown) and only the window itself is checked.
     """
-    if not path.is_file():
-        raise MomentDataError(f"{path}: file not found")
     out: list[MomentQuery] = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
+    for where, line in numbered_lines(path):
         head, sep, sentence = line.partition("##")
         parts = head.split()
         if not sep or len(parts) != 3 or not sentence.strip():

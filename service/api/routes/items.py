@@ -6,10 +6,9 @@ from fastapi import APIRouter, Path
 
 from service.api.routes.search import ERRORS
 from service.deps import StoreDep
-from service.schemas import CollectionInfo, ItemResponse
+from service.schemas import MAX_ID_CHARS, CollectionInfo, ItemResponse
 
 router = APIRouter(tags=["items"])
-MAX_ID_CHARS = 1024  # a folder's ids are paths relative to it, which can be long
 
 
 @router.get("/v1/items/{item_id:path}", response_model=ItemResponse, responses=ERRORS)  # type: ignore[arg-type]

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse, HTMLResponse
 
 import bundle
-from service.api.routes.items import MAX_ID_CHARS
 from service.api.routes.search import ERRORS
 from service.deps import SettingsDep, StoreDep
+from service.schemas import MAX_ID_CHARS
 from xmr.errors import NotFound
 
 router = APIRouter(tags=["media"])
