@@ -32,7 +32,8 @@ from typing import Any
 
 # 2: the format got one owner (this package); a newer reader refuses bundles it does not know.
 # 3: FAISS ids are segment rows (the segments table); manifest field media_root; no metadata.path.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: the moment head split into moment_query.onnx + moment_head.onnx
+OLDEST_READABLE_SCHEMA = 3  # 3 reads as 4 whose moment head (if any) is one graph (LEGACY_MOMENT_HEAD_INPUTS)
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
@@ -41,6 +42,7 @@ ITEMS = "items.sqlite"
 TEXT_ENCODER = "text_encoder.onnx"
 TOKENIZER = "tokenizer.json"
 MOMENT_HEAD = "moment_head.onnx"
+MOMENT_QUERY = "moment_query.onnx"
 RERANK = "rerank.onnx"
 CLIPS_DIR = "clips"
 CLIPS_FEATURES = f"{CLIPS_DIR}/features.npy"
@@ -58,16 +60,26 @@ REQUIRED_FILES = (INDEX, ITEMS, TEXT_ENCODER, TOKENIZER)
 TEXT_ENCODER_INPUTS = ("input_ids", "attention_mask")
 TEXT_ENCODER_OUTPUT = "embeddings"
 
-# moment_head.onnx: query tokens (B, L) int64 + clip features (B, T, E) float32 with clip_mask (B, T) int64
-# -> spans (B, Q, 2) float32 as (start, end) fractions of the T clips' span, span_scores (B, Q) float32,
-#    saliency (B, T) float32 (one score per clip). The manifest's "moment_head" entry names the head and
-#    the longest window (in clips) it was trained on; longer videos are scored in overlapping windows.
-#    A padded row's fractions are of its valid clips (clip_mask.sum(), as Moment-DETR normalises by the
-#    video's own duration), so padding never moves a span.
-MOMENT_HEAD_INPUTS = ("input_ids", "attention_mask", "clips", "clip_mask")
+# The moment head is two graphs, so that a request scoring many clip windows runs the text tower once:
+# moment_query.onnx: (input_ids, attention_mask) (B, L) int64 -> sentence (B, E) float32 and tokens (B, L, E)
+#    float32, the query in the retrieval space (named by the manifest's moment_head "query_graph").
+# moment_head.onnx: sentence (B, E), tokens (B, L, E), attention_mask (B, L) int64 + clip features (B, T, E)
+#    float32 with clip_mask (B, T) int64 -> spans (B, Q, 2) float32 as (start, end) fractions of the T clips'
+#    span, span_scores (B, Q) float32, saliency (B, T) float32 (one score per clip). A head that does not
+#    use an input (the baselines ignore the tokens) has it pruned from its graph: feed what the graph lists.
+#    The manifest's "moment_head" entry names the head and the longest window (in clips) it was trained
+#    on; longer videos are scored in overlapping windows. A padded row's fractions are of its valid clips
+#    (clip_mask.sum(), as Moment-DETR normalises by the video's own duration), so padding never moves a span.
+MOMENT_QUERY_INPUTS = ("input_ids", "attention_mask")
+MOMENT_QUERY_OUTPUTS = ("sentence", "tokens")
+MOMENT_HEAD_INPUTS = ("sentence", "tokens", "attention_mask", "clips", "clip_mask")
 MOMENT_HEAD_OUTPUTS = ("spans", "span_scores", "saliency")
+# Bundles built before the split (no "query_graph" in the entry) hold one graph with the query's ids:
+# LEGACY_MOMENT_HEAD_INPUTS -> MOMENT_HEAD_OUTPUTS. They still serve; the text tower then runs per window.
+LEGACY_MOMENT_HEAD_INPUTS = ("input_ids", "attention_mask", "clips", "clip_mask")
 # manifest["moment_head"]: which head, the longest window it handles (clips), its clip rate (clips/s, equal
-# to the manifest's "clip_rate") and max |onnx - torch| of its export check.
+# to the manifest's "clip_rate"), max |onnx - torch| of its export check (query graph then head graph,
+# end to end) and, since the split, "query_graph" (MOMENT_QUERY).
 MOMENT_HEAD_FIELDS = ("name", "span_clips", "clip_rate", "onnx_max_abs_diff")
 
 # rerank.onnx: query (input_ids, attention_mask) (B, L) int64 + candidates' clip features (K, T, E) float32

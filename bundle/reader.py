@@ -22,6 +22,8 @@ from bundle.layout import (
     MEDIA_ROOT,
     MOMENT_HEAD,
     MOMENT_HEAD_FIELDS,
+    MOMENT_QUERY,
+    OLDEST_READABLE_SCHEMA,
     REQUIRED_FILES,
     ROWS_BY_MODALITY,
     SCHEMA_VERSION,
@@ -76,9 +78,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise BundleError(
             f"{mpath}: bundle schema_version {got} is newer than this xmr reads ({SCHEMA_VERSION}); upgrade xmr"
         )
-    if got < SCHEMA_VERSION:
+    if got < OLDEST_READABLE_SCHEMA:
         raise BundleError(
-            f"{mpath}: bundle schema_version {got} is older than this xmr reads ({SCHEMA_VERSION}); "
+            f"{mpath}: bundle schema_version {got} is older than this xmr reads ({OLDEST_READABLE_SCHEMA}); "
             "rebuild it with `xmr index build`"
         )
     if manifest.get("version") != path.name:
@@ -121,6 +123,9 @@ def moment_head_entry(path: Path, manifest: dict[str, Any]) -> dict[str, Any] | 
         raise BundleError(f"{path}: {MOMENT_HEAD} and the manifest's moment_head entry must come together")
     if missing := [f for f in MOMENT_HEAD_FIELDS if f not in entry]:
         raise BundleError(f"{path}: manifest moment_head lacks {missing}")
+    query = entry.get("query_graph")
+    if query is not None and (query != MOMENT_QUERY or MOMENT_QUERY not in manifest.get("files", {})):
+        raise BundleError(f"{path}: manifest moment_head names query graph {query!r}, which the bundle does not list")
     if int(entry["span_clips"]) < 1 or float(entry["clip_rate"]) != float(manifest.get("clip_rate", 0)):
         raise BundleError(
             f"{path}: moment_head span_clips {entry['span_clips']} / clip_rate {entry['clip_rate']} "

@@ -19,7 +19,18 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from bundle import MOMENT_HEAD, MOMENT_HEAD_INPUTS, MOMENT_HEAD_OUTPUTS, TOKENIZER, ClipStore, moment_head_entry
+from bundle import (
+    LEGACY_MOMENT_HEAD_INPUTS,
+    MOMENT_HEAD,
+    MOMENT_HEAD_INPUTS,
+    MOMENT_HEAD_OUTPUTS,
+    MOMENT_QUERY,
+    MOMENT_QUERY_INPUTS,
+    MOMENT_QUERY_OUTPUTS,
+    TOKENIZER,
+    ClipStore,
+    moment_head_entry,
+)
 from xmr.errors import BundleError
 
 MAX_WINDOWS = 256  # windows per ONNX call: (256, span, E) float32 is a few MB at span 64, E 64
@@ -117,14 +128,25 @@ def to_seconds(spans: np.ndarray, starts: np.ndarray, lengths: np.ndarray, rate:
 
 
 class MomentHead:
-    """Loaded once per bundle: ``moment_head.onnx`` + the tokenizer + the clip store (memory-mapped)."""
+    """Loaded once per bundle: the query graph (``moment_query.onnx``) and the window graph
+    (``moment_head.onnx``), the tokenizer and the clip store (memory-mapped).
+
+    A request runs the query graph once and the window graph on all its windows, the query's
+    sentence and token vectors repeated per window. A bundle built before the split (its entry names
+    no ``query_graph``) has one graph taking the query's ids, which then runs the text tower per window.
+    """
 
     def __init__(self, bundle_dir: Path, entry: dict[str, Any], threads: int = 1) -> None:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        providers = ort.get_available_providers()
         self.path = bundle_dir / MOMENT_HEAD
-        self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=ort.get_available_providers())
+        self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
+        self.feeds = {i.name for i in self.session.get_inputs()}  # a head that ignores an input has it pruned
+        self.query: ort.InferenceSession | None = None
+        if entry.get("query_graph"):
+            self.query = ort.InferenceSession(str(bundle_dir / MOMENT_QUERY), sess_options=opts, providers=providers)
         self.tokenizer = Tokenizer.from_file(str(bundle_dir / TOKENIZER))
         self.clips = ClipStore(bundle_dir)
         self.name = str(entry["name"])
@@ -135,19 +157,25 @@ class MomentHead:
     def _probe(self) -> None:
         """Run the head once on zeros: warms the session and proves it accepts this bundle's clips."""
         dim = self.clips.features.shape[1]
-        ids, mask = self._tokens("a probe query", 1)
         try:
-            self._run(ids, mask, np.zeros((1, 2, dim), np.float32), np.ones((1, 2), np.int64))
+            self._run(self.encode_query("a probe query"), np.zeros((1, 2, dim), np.float32), np.ones((1, 2), np.int64))
         except Exception as exc:  # ORT raises its own types for shape/type mismatches
             raise BundleError(f"{self.path}: does not accept this bundle's {dim}-d clips ({exc})") from exc
 
-    def _tokens(self, query: str, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    def encode_query(self, query: str) -> dict[str, np.ndarray]:
+        """The query's per-request inputs of the window graph, batch 1: its sentence (1, E), tokens (1, L, E)
+        and attention_mask (1, L) from the query graph; for a one-graph head, its ids and attention_mask."""
         enc = self.tokenizer.encode(query)
-        ids = np.array([enc.ids], np.int64).repeat(batch, 0)  # (B, L): one query for every window
-        return ids, np.array([enc.attention_mask], np.int64).repeat(batch, 0)
+        ids, mask = np.array([enc.ids], np.int64), np.array([enc.attention_mask], np.int64)
+        if self.query is None:
+            return dict(zip(LEGACY_MOMENT_HEAD_INPUTS[:2], (ids, mask), strict=True))
+        outs = self.query.run(list(MOMENT_QUERY_OUTPUTS), dict(zip(MOMENT_QUERY_INPUTS, (ids, mask), strict=True)))
+        return dict(zip(MOMENT_HEAD_INPUTS[:3], (*outs, mask), strict=True))
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray, clips: np.ndarray, clip_mask: np.ndarray) -> list[np.ndarray]:
-        feeds = dict(zip(MOMENT_HEAD_INPUTS, (ids, mask, clips, clip_mask), strict=True))
+    def _run(self, query: dict[str, np.ndarray], clips: np.ndarray, clip_mask: np.ndarray) -> list[np.ndarray]:
+        """The window graph on (B, T, E) clips: the batch-1 query inputs are repeated for every window."""
+        feeds = {k: np.repeat(v, len(clips), 0) for k, v in query.items() if k in self.feeds}
+        feeds |= {"clips": clips, "clip_mask": clip_mask}
         return [np.asarray(o) for o in self.session.run(list(MOMENT_HEAD_OUTPUTS), feeds)]
 
     def localize(self, query: str, videos: list[tuple[int, float]], k: int, saliency: bool = True) -> list[Localized]:
@@ -159,9 +187,10 @@ class MomentHead:
         """
         plan = [(v, a, b) for v, (row, _) in enumerate(videos) for a, b in windows(self.clips.count(row), self.span)]
         merge = [_Merge(self.clips.count(row), dur, self.clip_rate, saliency) for row, dur in videos]
+        feeds = self.encode_query(query) if plan else {}
         for c in range(0, len(plan), MAX_WINDOWS):
             chunk = plan[c : c + MAX_WINDOWS]
-            spans, scores, sal = self._run_windows(query, [(videos[v][0], a, b) for v, a, b in chunk])
+            spans, scores, sal = self._run_windows(feeds, [(videos[v][0], a, b) for v, a, b in chunk])
             starts, stops = np.array([a for _, a, _ in chunk]), np.array([b for _, _, b in chunk])
             ends = np.array([merge[v].end for v, _, _ in chunk])
             secs = to_seconds(spans, starts, stops - starts, self.clip_rate, ends)  # (B, Q, 2)
@@ -170,7 +199,7 @@ class MomentHead:
                 merge[v].add(a, b, secs[j], scores[j], sal[j, : b - a])
         return [m.result(min(k, max(m.n_clips, 1))) for m in merge]
 
-    def _run_windows(self, query: str, chunk: list[tuple[int, int, int]]) -> list[np.ndarray]:
+    def _run_windows(self, query: dict[str, np.ndarray], chunk: list[tuple[int, int, int]]) -> list[np.ndarray]:
         """One ONNX call over ``(row, a, b)`` windows, clips padded to the longest with a mask."""
         longest = max(b - a for _, a, b in chunk)
         clips = np.zeros((len(chunk), longest, self.clips.features.shape[1]), np.float32)  # (B, T, E)
@@ -178,7 +207,7 @@ class MomentHead:
         for j, (row, a, b) in enumerate(chunk):
             clips[j, : b - a] = self.clips.window(row, a, b)
             clip_mask[j, : b - a] = 1
-        return self._run(*self._tokens(query, len(chunk)), clips, clip_mask)
+        return self._run(query, clips, clip_mask)
 
 
 _NONE = np.zeros(0, np.float32)  # saliency that was not asked for

@@ -48,12 +48,16 @@ class SlidingWindow(MomentHead):
         super().__init__(cfg, text_tower)
         self.register_buffer("grid", window_grid(cfg.get("widths", [0.05, 0.1, 0.15, 0.2, 0.3]), 0.25))
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+    def localize(
+        self,
+        sentence: torch.Tensor,
+        tokens: torch.Tensor,
+        attention_mask: torch.Tensor,
+        clips: torch.Tensor,
+        clip_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        sent, _ = self.text(input_ids, attention_mask)
         valid = clip_mask.to(torch.float32)  # (B, T)
-        sims = torch.einsum("bte,be->bt", clips, sent)  # (B, T)
+        sims = torch.einsum("bte,be->bt", clips, sentence)  # (B, T)
         index, frac, n = clip_positions(clip_mask)
         st, ed = self.grid[None, :, 0:1], self.grid[None, :, 1:2]  # (1, Q, 1)
         inside = ((frac[:, None] >= st) & (frac[:, None] < ed)).to(torch.float32) * valid[:, None]  # (B, Q, T)
@@ -90,10 +94,9 @@ class SpanRegression(MomentHead):
         self.out = nn.Sequential(nn.Linear(2 * d, d), nn.ReLU(), nn.Linear(d, 2))
 
     def encode(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+        self, sent: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(c, w) (B, 2), attention peak (B,), saliency (B, T)."""
-        sent, _ = self.text(input_ids, attention_mask)
+        """The query tower's sentence (B, E) + clips -> (c, w) (B, 2), attention peak (B,), saliency (B, T)."""
         _, frac, _ = clip_positions(clip_mask)
         cos = torch.einsum("bte,be->bt", clips, sent)[..., None]  # (B, T, 1) retrieval similarity
         x = self.inp(clips) + self.mod(clips * sent[:, None]) + self.sim(cos) + sine_embed(frac, self.hidden)
@@ -106,15 +109,21 @@ class SpanRegression(MomentHead):
         sal = self.sal(x).squeeze(-1).masked_fill(clip_mask == 0, PAD_SALIENCY)
         return cw, a.amax(-1), sal
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+    def localize(
+        self,
+        sentence: torch.Tensor,
+        tokens: torch.Tensor,
+        attention_mask: torch.Tensor,
+        clips: torch.Tensor,
+        clip_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        cw, peak, sal = self.encode(input_ids, attention_mask, clips, clip_mask)
+        cw, peak, sal = self.encode(sentence, clips, clip_mask)
         return cw_to_se(cw)[:, None], peak[:, None], sal
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """batch: the forward inputs + ``gt`` (B, 2) first GT window as fractions, ``pos``/``neg`` (B, P) clip ids."""
-        cw, _, sal = self.encode(batch["input_ids"], batch["attention_mask"], batch["clips"], batch["clip_mask"])
+        sent, _ = self.text(batch["input_ids"], batch["attention_mask"])
+        cw, _, sal = self.encode(sent, batch["clips"], batch["clip_mask"])
         l1 = (cw - se_to_cw(batch["gt"])).abs().sum(-1).mean()
         giou = torch.diagonal(giou_pairwise(cw_to_se(cw), batch["gt"])).mean()
         hinge = saliency_hinge(sal, batch["pos"], batch["neg"])

@@ -135,10 +135,15 @@ class CDNetHead(MomentHead):
         self.drop = nn.Dropout(cfg.get("dropout", 0.1))
 
     def run(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+        self,
+        sent: torch.Tensor,
+        toks: torch.Tensor,
+        attention_mask: torch.Tensor,
+        clips: torch.Tensor,
+        clip_mask: torch.Tensor,
     ) -> dict[str, Any]:
-        """Everything the forward and the losses need: per-layer (c, w) / logits, saliency, QSD terms."""
-        sent, toks = self.text(input_ids, attention_mask)  # (B, E), (B, L, E)
+        """Everything ``localize`` and the losses need from the query tower's sentence (B, E) and tokens
+        (B, L, E): per-layer (c, w) / logits, saliency, QSD terms."""
         v = self.drop(self.clip_in(clips))  # (B, T, d)
         a, g, f, v_hat, q_hat = self.qsd(clips, sent, toks, attention_mask)
         if not self.use_qsd:
@@ -167,17 +172,23 @@ class CDNetHead(MomentHead):
             layers.append((cw, self.cls(z)))  # (c, w), (B, Q, 2) fg/bg logits
         return {"layers": layers, "saliency": sal, "a": a, "g": g, "f": f, "v_hat": v_hat, "q_hat": q_hat}
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+    def localize(
+        self,
+        sentence: torch.Tensor,
+        tokens: torch.Tensor,
+        attention_mask: torch.Tensor,
+        clips: torch.Tensor,
+        clip_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.run(input_ids, attention_mask, clips, clip_mask)
+        out = self.run(sentence, tokens, attention_mask, clips, clip_mask)
         cw, logits = out["layers"][-1]
         return cw_to_se(cw), logits.softmax(-1)[..., 0], out["saliency"]
 
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """batch: forward inputs + ``windows`` (list of (G, 2) fractions), ``inside`` (B, T) float,
         ``pos``/``neg`` (B, P) saliency clip ids, ``video`` (B,) video index (same video, same id)."""
-        out = self.run(batch["input_ids"], batch["attention_mask"], batch["clips"], batch["clip_mask"])
+        mask = batch["attention_mask"]
+        out = self.run(*self.text(batch["input_ids"], mask), mask, batch["clips"], batch["clip_mask"])
         terms = {k: torch.zeros(()) for k in ("l1", "giou", "ce", "loss")}
         for cw, logits in out["layers"]:  # aux loss: every decoder layer
             for k, v in set_loss(cw, logits, batch["windows"]).items():

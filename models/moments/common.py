@@ -90,7 +90,13 @@ def saliency_hinge(sal: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, marg
 
 
 class MomentHead(nn.Module):
-    """Base of every head: holds the config and the frozen query tower; ``forward`` follows the ONNX contract."""
+    """Base of every head: holds the config and the frozen query tower.
+
+    Two stages, exported as two graphs (models/moments/export.py): ``text`` turns the query into a
+    sentence vector and token vectors once per request (bundle.MOMENT_QUERY), ``localize`` scores
+    clip windows given them (bundle.MOMENT_HEAD), so a request with many windows runs the text tower
+    once. ``forward`` is the two in a row (training, prediction and the export check use it).
+    """
 
     trainable = True
 
@@ -99,6 +105,24 @@ class MomentHead(nn.Module):
         self.cfg = cfg
         self.text = QueryTower(text_tower)
         self.dim = self.text.dim
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        sentence, tokens = self.text(input_ids, attention_mask)
+        return self.localize(sentence, tokens, attention_mask, clips, clip_mask)
+
+    def localize(
+        self,
+        sentence: torch.Tensor,
+        tokens: torch.Tensor,
+        attention_mask: torch.Tensor,
+        clips: torch.Tensor,
+        clip_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
+        """sentence (B, E), tokens (B, L, E), attention_mask (B, L), clips (B, T, E), clip_mask (B, T)
+        -> spans (B, Q, 2), span_scores (B, Q), saliency (B, T) (bundle.MOMENT_HEAD_OUTPUTS)."""
+        raise NotImplementedError
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError

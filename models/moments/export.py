@@ -1,9 +1,12 @@
-"""ONNX export of a moment head (bundle.MOMENT_HEAD), checked against torch on videos of different lengths.
+"""ONNX export of a moment head as two graphs, checked against torch on videos of different lengths.
 
-The graph: MOMENT_HEAD_INPUTS (input_ids (B, L) int64, attention_mask (B, L) int64, clips (B, T, E) float32,
-clip_mask (B, T) int64) -> MOMENT_HEAD_OUTPUTS (spans (B, Q, 2), span_scores (B, Q), saliency (B, T)), with
-batch, tokens and clips dynamic. Traced on one shape and checked on another (more videos, longer and
-padded), so a length baked into the graph fails the check.
+bundle.MOMENT_QUERY: MOMENT_QUERY_INPUTS (input_ids, attention_mask (B, L) int64) -> MOMENT_QUERY_OUTPUTS
+(sentence (B, E), tokens (B, L, E)): the frozen query tower, run once per request.
+bundle.MOMENT_HEAD: MOMENT_HEAD_INPUTS (sentence, tokens, attention_mask, clips (B, T, E) float32, clip_mask
+(B, T) int64) -> MOMENT_HEAD_OUTPUTS (spans (B, Q, 2), span_scores (B, Q), saliency (B, T)), run on every
+clip window of every video. Batch, tokens and clips are dynamic. Traced on one shape and checked, end to
+end (query graph, then head graph), on another (more videos, longer and padded), so a length baked into
+either graph fails the check.
 """
 
 from __future__ import annotations
@@ -14,8 +17,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from bundle import MOMENT_HEAD, MOMENT_HEAD_INPUTS, MOMENT_HEAD_OUTPUTS, TOKENIZER
+from bundle import (
+    MOMENT_HEAD,
+    MOMENT_HEAD_INPUTS,
+    MOMENT_HEAD_OUTPUTS,
+    MOMENT_QUERY,
+    MOMENT_QUERY_INPUTS,
+    MOMENT_QUERY_OUTPUTS,
+    TOKENIZER,
+)
 from models.moments.batching import inputs
 from models.moments.common import MomentHead
 from models.moments.heads import load_head
@@ -42,51 +54,100 @@ def seeded_clips(lengths: list[int], dim: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def export_onnx(head: MomentHead, tok: Any, path: Path, atol: float = 1e-4) -> float:
-    """Write ``head`` as ONNX at ``path``; return max |onnx - torch| over all outputs (valid clips)."""
+class _Windows(nn.Module):
+    """The head's window stage alone (``MomentHead.localize``), for tracing."""
+
+    def __init__(self, head: MomentHead) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.head.localize(*args)
+
+
+def export_onnx(head: MomentHead, tok: Any, out_dir: Path, atol: float = 1e-4) -> float:
+    """Write ``head`` as ``out_dir/MOMENT_QUERY`` + ``out_dir/MOMENT_HEAD``; return max |onnx - torch| over
+    all outputs (valid clips) of the two graphs run in a row."""
     head = head.cpu().eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     example = inputs(tok, TRACE_TEXTS, seeded_clips([24, 17], head.dim, 0))
-    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}}
+    ids, mask = example["input_ids"], example["attention_mask"]
+    tokens = {0: "batch", 1: "tokens"}
+    torch.onnx.export(
+        head.text,
+        (ids, mask),
+        str(out_dir / MOMENT_QUERY),
+        dynamo=False,
+        input_names=list(MOMENT_QUERY_INPUTS),
+        output_names=list(MOMENT_QUERY_OUTPUTS),
+        opset_version=OPSET,
+        dynamic_axes={"input_ids": tokens, "attention_mask": tokens, "sentence": {0: "batch"}, "tokens": tokens},
+    )
+    with torch.no_grad():
+        sentence, toks = head.text(ids, mask)
+    axes = {"sentence": {0: "batch"}, "tokens": tokens, "attention_mask": tokens}
     axes |= {"clips": {0: "batch", 1: "clips"}, "clip_mask": {0: "batch", 1: "clips"}}
     axes |= {"spans": {0: "batch"}, "span_scores": {0: "batch"}, "saliency": {0: "batch", 1: "clips"}}
     torch.onnx.export(
-        head,
-        tuple(example[k] for k in MOMENT_HEAD_INPUTS),
-        str(path),
+        _Windows(head).eval(),  # export restores the module's mode afterwards: a train-mode wrapper would leave
+        # the head in train mode (dropout on) for the check below
+        (sentence, toks, mask, example["clips"], example["clip_mask"]),
+        str(out_dir / MOMENT_HEAD),
         dynamo=False,
         input_names=list(MOMENT_HEAD_INPUTS),
         output_names=list(MOMENT_HEAD_OUTPUTS),
         opset_version=OPSET,
         dynamic_axes=axes,
     )
-    err = max_abs_diff(head, tok, path)
+    err = max_abs_diff(head, tok, out_dir)
     if not err <= atol:
-        raise ExportMismatch(f"{path}: ONNX moment head differs from torch by {err:.2e} (> {atol:.0e})")
+        raise ExportMismatch(f"{out_dir}: ONNX moment head differs from torch by {err:.2e} (> {atol:.0e})")
     return err
 
 
+def run_graphs(query: Any, windows: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The two ONNX Runtime sessions in a row on forward inputs (names as MOMENT_QUERY_INPUTS + clips,
+    clip_mask): what the service computes, as one function for the export check and the tests."""
+    sentence, tokens = query.run(list(MOMENT_QUERY_OUTPUTS), {k: feeds[k] for k in MOMENT_QUERY_INPUTS})
+    every = dict(
+        zip(
+            MOMENT_HEAD_INPUTS,
+            (sentence, tokens, feeds["attention_mask"], feeds["clips"], feeds["clip_mask"]),
+            strict=True,
+        )
+    )
+    wanted = {i.name for i in windows.get_inputs()}  # a head that ignores an input has it pruned
+    return [
+        np.asarray(o) for o in windows.run(list(MOMENT_HEAD_OUTPUTS), {k: v for k, v in every.items() if k in wanted})
+    ]
+
+
 @torch.no_grad()
-def max_abs_diff(head: MomentHead, tok: Any, path: Path, seed: int = 1) -> float:
-    """max |onnx - torch| on 3 videos of 61, 30 and 5 clips (padded to 61)."""
+def max_abs_diff(head: MomentHead, tok: Any, out_dir: Path, seed: int = 1) -> float:
+    """max |onnx - torch| on 3 videos of 61, 30 and 5 clips (padded to 61), both graphs in a row."""
     import onnxruntime as ort
 
+    head.eval()
     batch = inputs(tok, CHECK_TEXTS, seeded_clips([61, 30, 5], head.dim, seed))
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = sess.run(list(MOMENT_HEAD_OUTPUTS), {k: batch[k].numpy() for k in MOMENT_HEAD_INPUTS})
+    query, windows = (
+        ort.InferenceSession(str(out_dir / name), providers=["CPUExecutionProvider"])
+        for name in (MOMENT_QUERY, MOMENT_HEAD)
+    )
+    got = run_graphs(query, windows, {k: v.numpy() for k, v in batch.items()})
     want = [o.numpy() for o in head(**batch)]
     return float(max(np.abs(g - w).max() for g, w in zip(got, want, strict=True)))
 
 
 def export_moment_head(run_dir: Path, out_dir: Path, atol: float = 1e-4) -> dict[str, Any]:
-    """Export ``run_dir/moments`` to ``out_dir/MOMENT_HEAD``; return the bundle manifest entry
-    ``{"name", "span_clips", "clip_rate", "onnx_max_abs_diff"}``. ``NoMomentHead`` when the run has none,
+    """Export ``run_dir/moments`` to ``out_dir/MOMENT_QUERY`` + ``out_dir/MOMENT_HEAD``; return the bundle
+    manifest entry ``{"name", "span_clips", "clip_rate", "onnx_max_abs_diff", "query_graph"}``.
+    ``NoMomentHead`` when the run has none,
     ``ExportMismatch`` when ONNX Runtime and torch differ by more than ``atol``."""
     from models.tokenizer import load_tokenizer
 
     head = load_head(run_dir)
     tok = load_tokenizer(run_dir / TOKENIZER)
-    err = export_onnx(head, tok, out_dir / MOMENT_HEAD, atol)
+    err = export_onnx(head, tok, out_dir, atol)
     log.info("exported %s head to %s (max |onnx - torch| = %.2e)", head.cfg["head"], out_dir / MOMENT_HEAD, err)
     cfg = head.cfg
     return {
@@ -94,4 +155,5 @@ def export_moment_head(run_dir: Path, out_dir: Path, atol: float = 1e-4) -> dict
         "span_clips": int(cfg["span_clips"]),
         "clip_rate": float(cfg["clip_rate"]),
         "onnx_max_abs_diff": err,
+        "query_graph": MOMENT_QUERY,
     }

@@ -47,6 +47,7 @@ def test_run_with_a_moment_head_gets_it_into_the_bundle(
     manifest = bundle.verify(report.path)
     entry = manifest["moment_head"]
     assert bundle.MOMENT_HEAD in manifest["files"] and entry["onnx_max_abs_diff"] <= 1e-4
+    assert entry["query_graph"] == bundle.MOMENT_QUERY and bundle.MOMENT_QUERY in manifest["files"]
     assert entry["clip_rate"] == manifest["clip_rate"] and entry["span_clips"] >= 1
     assert entry["name"] == NAME
     live = load_bundle(report.path)
@@ -70,6 +71,11 @@ def test_head_and_manifest_entry_must_come_together(small_manifest: Path, run_wi
         bundle.moment_head_entry(path, manifest)
     del manifest["moment_head"]["span_clips"]
     with pytest.raises(BundleError, match="lacks \\['span_clips'\\]"):
+        bundle.moment_head_entry(path, manifest)
+    manifest["moment_head"]["span_clips"] = 4
+    manifest["moment_head"]["clip_rate"] = manifest["clip_rate"]
+    del manifest["files"][bundle.MOMENT_QUERY]
+    with pytest.raises(BundleError, match="names query graph 'moment_query.onnx', which the bundle does not list"):
         bundle.moment_head_entry(path, manifest)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+import bundle
 from service.store import LoadedBundle
 from tests.service.test_api import client_for
 from tests.standin_moment_head import republish_with_head
@@ -107,10 +108,13 @@ def test_search_with_moments_uses_one_head_call(client: TestClient, monkeypatch:
     head = live_of(client).moments
     assert head
     calls: list[int] = []
-    run = head._run
-    monkeypatch.setattr(head, "_run", lambda *a: calls.append(len(a[2])) or run(*a))
+    queries: list[str] = []
+    run, encode = head._run, head.encode_query
+    monkeypatch.setattr(head, "_run", lambda *a: calls.append(len(a[1])) or run(*a))
+    monkeypatch.setattr(head, "encode_query", lambda q: queries.append(q) or encode(q))
     body = client.post("/v1/search", json={"query": QUERY, "k": 10, "modality": "video", "moments": True}).json()
     assert len(calls) == 1 and calls[0] > 10  # every window of all 10 hits in one batch
+    assert queries == [QUERY]  # the query graph (text tower) ran once for the request, not once per window
     assert body["moments_error"] is None and len(body["hits"]) == 10
     for hit in body["hits"]:
         assert 1 <= len(hit["moments"]) <= 3
@@ -158,6 +162,28 @@ def test_bad_search_moments_values_get_422(client: TestClient, value: object) ->
     r = client.post("/v1/search", json={"query": QUERY, "moments": value})
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert "moments" in r.json()["detail"]
+
+
+def test_one_graph_head_of_schema_3_still_serves_the_same_moments(
+    client: TestClient, bundle_root: Path, trained_run: Path, tmp_path: Path
+) -> None:
+    """A bundle built before the head was split (schema 3: one graph taking the query's ids) loads and
+    answers exactly as the split graphs of the same head do."""
+    root = tmp_path / "root"
+    shutil.copytree(bundle_root, root)
+    path = republish_with_head(root, "demo", trained_run, span_clips=SPAN, legacy=True)
+    manifest = bundle.read_manifest(path)
+    assert manifest["schema_version"] == 3 and "query_graph" not in manifest["moment_head"]
+    assert bundle.MOMENT_QUERY not in manifest["files"]
+    with client_for(root, batch_min_encode_ms=1e9) as old:
+        assert live_of(old).moments is not None and live_of(old).moments.query is None  # type: ignore[union-attr]
+        for vid in ("vid00003", "vid00010"):
+            body = {"query": QUERY, "video_id": vid, "k": 3}
+            got, want = old.post("/v1/moments", json=body).json(), client.post("/v1/moments", json=body).json()
+            assert [(m["start"], m["end"]) for m in got["moments"]] == [(m["start"], m["end"]) for m in want["moments"]]
+            np.testing.assert_allclose(
+                [m["score"] for m in got["moments"]], [m["score"] for m in want["moments"]], atol=1e-5
+            )
 
 
 def test_bundle_without_a_head_serves_search_and_says_why_no_moments(bundle_root: Path) -> None:
