@@ -36,6 +36,7 @@ HEADS = {  # label -> (registry name, config overrides)
     "cdnet": ("cdnet", {}),
     "cdnet w/o QSD": ("cdnet", {"use_qsd": False}),
     "cdnet w/o CDD": ("cdnet", {"cdd_points": 0}),
+    "cdnet, hidden 32": ("cdnet", {"hidden": 32}),  # the serving-cost variant: ~half the head's FLOPs
     "span_regression": ("span_regression", {}),
     "sliding_window": ("sliding_window", {}),
 }

@@ -69,6 +69,20 @@ def windows(n_clips: int, span: int) -> list[tuple[int, int]]:
     return [(a, a + span) for a in starts]
 
 
+def windows_near(n_clips: int, span: int, focus: tuple[float, float] | None, rate: float) -> list[tuple[int, int]]:
+    """``windows(n_clips, span)`` that overlap ``focus`` (seconds), or all of them when ``focus`` is None.
+
+    A search hit on a long video carries the segment that matched; its moments come from the head's
+    windows around that segment only (a 2-hour hit costs two or three windows, not fifty).
+    """
+    every = windows(n_clips, span)
+    if focus is None:
+        return every
+    lo, hi = focus[0] * rate, focus[1] * rate  # clips
+    near = [(a, b) for a, b in every if a < hi and b > lo]
+    return near or every
+
+
 def temporal_iou(span: np.ndarray, others: np.ndarray) -> np.ndarray:
     """IoU of one (2,) span with each of (N, 2) spans (any unit; lengths > 0)."""
     inter = np.minimum(span[1], others[:, 1]) - np.maximum(span[0], others[:, 0])  # (N,), < 0: disjoint
@@ -178,14 +192,27 @@ class MomentHead:
         feeds |= {"clips": clips, "clip_mask": clip_mask}
         return [np.asarray(o) for o in self.session.run(list(MOMENT_HEAD_OUTPUTS), feeds)]
 
-    def localize(self, query: str, videos: list[tuple[int, float]], k: int, saliency: bool = True) -> list[Localized]:
+    def localize(
+        self,
+        query: str,
+        videos: list[tuple[int, float]],
+        k: int,
+        saliency: bool = True,
+        focus: list[tuple[float, float] | None] | None = None,
+    ) -> list[Localized]:
         """The top ``k`` moments of each ``(row, duration s)`` video for ``query``, in input order.
 
         Every window of every video goes through the head in as few ONNX calls as ``MAX_WINDOWS``
         allows (one for a page of short hits). ``k`` beyond a video's clip count yields all there are.
         ``saliency=False`` skips merging per-clip saliency (``Localized.saliency`` is then empty).
+        ``focus``: per video, the seconds to look around (a search hit's matched segment) or None for all.
         """
-        plan = [(v, a, b) for v, (row, _) in enumerate(videos) for a, b in windows(self.clips.count(row), self.span)]
+        near = focus or [None] * len(videos)
+        plan = [
+            (v, a, b)
+            for v, ((row, _), f) in enumerate(zip(videos, near, strict=True))
+            for a, b in windows_near(self.clips.count(row), self.span, f, self.clip_rate)
+        ]
         merge = [_Merge(self.clips.count(row), dur, self.clip_rate, saliency) for row, dur in videos]
         feeds = self.encode_query(query) if plan else {}
         for c in range(0, len(plan), MAX_WINDOWS):

@@ -65,3 +65,25 @@ def test_clips_are_streamed_window_by_window(
     chunked = client.post("/v1/moments", json=req).json()
     assert chunked["moments"] == whole["moments"]
     np.testing.assert_allclose([s["score"] for s in chunked["saliency"]], [s["score"] for s in whole["saliency"]])
+
+
+def test_search_hit_moments_come_from_the_matched_segment_only(
+    client: TestClient, long_video: LongVideo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search hit on the 30-minute video carries its matched segment; its moments are localized in the
+    head's windows around that segment (two or three of them), not in all of the video's windows."""
+    reads: list[tuple[int, int]] = []
+    window = bundle.ClipStore.window
+
+    def spy(self: bundle.ClipStore, row: int, a: int, b: int) -> np.ndarray:
+        reads.append((a, b))
+        return window(self, row, a, b)
+
+    monkeypatch.setattr(bundle.ClipStore, "window", spy)
+    body = {"query": long_video.query, "k": 1, "collection": long_video.collection, "moments": 3}
+    (hit,) = client.post("/v1/search", json=body).json()["hits"]
+    seg = hit["segment"]
+    assert seg is not None and overlaps(seg, long_video.event), seg
+    assert 1 <= len(reads) <= 3 and len(reads) < len(service.moments.windows(3600, 64))
+    assert all(a < seg["end"] * 2 and b > seg["start"] * 2 for a, b in reads)  # 2 clips/s: each read overlaps it
+    assert hit["moments"] and overlaps(hit["moments"][0], long_video.event), (hit["moments"], long_video.event)

@@ -98,7 +98,10 @@ def add_moments(
     if live.moments is None:
         return no_head(live)
     videos = [(hit, row) for hit, row in zip(hits, rows, strict=True) if hit.modality == "video"]
-    found = live.moments.localize(query, [(row, hit.duration) for hit, row in videos], per_hit, saliency=False)
+    focus = [(hit.segment.start, hit.segment.end) if hit.segment else None for hit, _ in videos]
+    found = live.moments.localize(
+        query, [(row, hit.duration) for hit, row in videos], per_hit, saliency=False, focus=focus
+    )
     for (hit, _), loc in zip(videos, found, strict=True):
         hit.moments = to_moments(loc)
     return None
