@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -139,12 +140,19 @@ def row_to_item(row: tuple[Any, ...]) -> Item:
 
 
 class ItemsDB:
-    """Read-only ``items.sqlite`` of one version, shared by request threads (one connection, a lock)."""
+    """Read-only ``items.sqlite`` of one version, shared by request threads (one connection, a lock).
 
-    def __init__(self, bundle_dir: Path) -> None:
+    ``by_rows`` keeps the last ``cache_items`` items it decoded (LRU): a version never changes, and a
+    search's ten hits otherwise cost a SQL query plus two JSON decodes each (~70 us of a ~230 us join +
+    search on the demo bundle).
+    """
+
+    def __init__(self, bundle_dir: Path, cache_items: int = 65536) -> None:
         uri = f"file:{bundle_dir / ITEMS}?mode=ro&immutable=1"
         self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()
+        self.cache_items = cache_items
+        self._cache: OrderedDict[int, Item] = OrderedDict()
 
     def rows_by_modality(self, modality: str) -> np.ndarray:
         """(N,) int64 rows (= FAISS ids) of every item of ``modality``."""
@@ -153,11 +161,24 @@ class ItemsDB:
         return np.array([r for (r,) in found], np.int64)
 
     def by_rows(self, rows: list[int]) -> dict[int, Item]:
-        if not rows:
-            return {}
+        """The items at ``rows`` that exist, by row (rows that name no item are left out)."""
+        out: dict[int, Item] = {}
         with self._lock:
-            found = self.db.execute(ITEMS_BY_ROWS.format(marks=",".join("?" * len(rows))), rows).fetchall()
-        return {r[0]: row_to_item(r) for r in found}
+            cache = self._cache
+            for r in rows:
+                if (hit := cache.get(r)) is not None:
+                    cache.move_to_end(r)
+                    out[r] = hit
+            missing = [r for r in rows if r not in out]
+            if not missing:
+                return out
+            found = self.db.execute(ITEMS_BY_ROWS.format(marks=",".join("?" * len(missing))), missing).fetchall()
+            for row in found:
+                item = out[row[0]] = cache[row[0]] = row_to_item(row)
+                cache.move_to_end(item.row)
+            while len(cache) > self.cache_items:
+                cache.popitem(last=False)
+        return out
 
     def segments(self) -> tuple[np.ndarray, np.ndarray]:
         """Every segment: ``item`` (N,) int64 items row of segment (= FAISS id) i, ``bounds`` (N, 2) seconds."""

@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import bundle
@@ -101,6 +102,24 @@ def test_dead_builds_staging_is_removed_at_once_live_ones_kept(tmp_path: Path) -
         os.utime(p, (old, old))
     assert bundle.remove_abandoned_staging(tmp_path, "c") == [unowned]
     assert mine.is_dir() and elsewhere.is_dir()  # a running build is kept however long it takes
+
+
+def test_items_cache_answers_as_the_database_does_and_stays_bounded(tmp_path: Path) -> None:
+    items = [bundle.Item(i, f"v{i}", "video", f"v{i}.mp4", float(i), "", [str(i)], {"i": i}) for i in range(50)]
+    bundle.write_items(tmp_path / bundle.ITEMS, items)
+    cached, fresh = bundle.ItemsDB(tmp_path, cache_items=8), bundle.ItemsDB(tmp_path, cache_items=0)
+    rng = np.random.default_rng(0)
+    try:
+        for _ in range(200):
+            rows = [int(r) for r in rng.integers(0, 60, 10)]  # rows 50..59 name no item: left out
+            want = {r: items[r] for r in rows if r < 50}
+            assert cached.by_rows(rows) == fresh.by_rows(rows) == want
+            assert len(cached._cache) <= 8 and not fresh._cache
+        cached.db.close()  # the most recent rows come from the cache alone
+        last = list(cached._cache)
+        assert cached.by_rows(last) == {r: items[r] for r in last}
+    finally:
+        fresh.close()
 
 
 def test_set_current_rejects_unknown_version(tmp_path: Path) -> None:

@@ -62,15 +62,20 @@ def rank(
             ranked = live.reranker.rerank(req.query, ranked)[: req.k]
     with metrics.stage("join"):
         items = live.searcher.items([r.row for r in ranked])
+    # Built without validation (model_construct): every field comes from the bundle as the right type,
+    # and validating ten hits cost ~40 us a request; tests/service/test_speed_paths.py validates the
+    # answers against the response model.
+    segment_of = live.searcher.segment
     hits = [
-        Hit(
+        Hit.model_construct(
             id=it.id,
-            score=r.score,
-            modality=it.modality,  # type: ignore[arg-type]  # items.sqlite holds only video|image
+            score=float(r.score),
+            modality=it.modality,
             uri=it.uri,
             title=it.title,
             duration=it.duration,
-            segment=Segment(start=seg[0], end=seg[1]) if (seg := live.searcher.segment(r.segment)) else None,
+            segment=Segment.model_construct(start=seg[0], end=seg[1]) if (seg := segment_of(r.segment)) else None,
+            moments=None,
         )
         for r in ranked
         if (it := items.get(r.row)) is not None
@@ -81,7 +86,7 @@ def rank(
             rows = [r.row for r in ranked if r.row in items]  # aligned with hits
             moments_error = add_moments(live, req.query, req.moments_per_hit, hits, rows, remote)
     took = (time.perf_counter() - t0) * 1000
-    return SearchResponse(
+    return SearchResponse.model_construct(
         query=req.query,
         collection=live.collection,
         version=live.version,
