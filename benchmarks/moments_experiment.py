@@ -36,7 +36,10 @@ HEADS = {  # label -> (registry name, config overrides)
     "cdnet": ("cdnet", {}),
     "cdnet w/o QSD": ("cdnet", {"use_qsd": False}),
     "cdnet w/o CDD": ("cdnet", {"cdd_points": 0}),
-    "cdnet, hidden 32": ("cdnet", {"hidden": 32}),  # the serving-cost variant: ~half the head's FLOPs
+    "cdnet, hidden 32": ("cdnet", {"hidden": 32}),
+    # the serving size (models/moments/configs/cdnet_serve.json): 1 encoder + 1 decoder layer, 2 attention
+    # heads, hidden 32; its window graph costs about half the default's (docs/benchmarks.md, moments)
+    "cdnet_serve": ("cdnet_serve", {}),
     "span_regression": ("span_regression", {}),
     "sliding_window": ("sliding_window", {}),
 }

@@ -16,7 +16,11 @@ app = typer.Typer(help="Moment retrieval heads: train, predict, evaluate.", no_a
 def train(
     data: Path = typer.Option(..., help="Folder with moments_{train,val}.jsonl and the videos (manifest.jsonl)."),
     run: Path = typer.Option(..., help="Trained retrieval run (clip and query features come from it)."),
-    head: str = typer.Option("cdnet", help="cdnet, span_regression or sliding_window."),
+    head: str = typer.Option(
+        "cdnet",
+        help="cdnet, span_regression or sliding_window, or a config of one under models/moments/configs "
+        "(cdnet_serve: cdnet at about half the serving cost, docs/results.md).",
+    ),
     out: Path = typer.Option(None, help="Head run folder (default <run>/moments)."),
     epochs: int = typer.Option(None, min=0, help="Default: the head config's."),
     batch_size: int = typer.Option(None, min=2),

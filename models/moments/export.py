@@ -61,8 +61,15 @@ class _Windows(nn.Module):
         super().__init__()
         self.head = head
 
-    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.head.localize(*args)
+    def forward(
+        self,
+        sentence: torch.Tensor,
+        tokens: torch.Tensor,
+        attention_mask: torch.Tensor,
+        clips: torch.Tensor,
+        clip_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.head.localize(sentence, tokens, attention_mask, clips, clip_mask)
 
 
 def export_onnx(head: MomentHead, tok: Any, out_dir: Path, atol: float = 1e-4) -> float:

@@ -30,9 +30,13 @@ class NoMomentHead(XmrError):
 
 
 def head_config(name: str, **overrides: Any) -> dict[str, Any]:
-    """The registered head ``name``'s default config with ``overrides`` (None values ignored)."""
-    MOMENT_HEADS.get(name)  # unknown names fail here, listing the known ones
-    cfg: dict[str, Any] = json.loads((CONFIG_DIR / f"{name}.json").read_text())
+    """The config ``name`` (a registered head's default, or another file under configs/ whose "head"
+    names a registered head, e.g. ``cdnet_serve``) with ``overrides`` (None values ignored)."""
+    path = CONFIG_DIR / f"{name}.json"
+    if not path.is_file():
+        MOMENT_HEADS.get(name)  # unknown names fail here, listing the known ones
+    cfg: dict[str, Any] = json.loads(path.read_text())
+    MOMENT_HEADS.get(cfg["head"])
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     return cfg
 

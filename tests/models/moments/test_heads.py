@@ -69,3 +69,13 @@ def test_trained_head_beats_trivial_predictors(name: str, setup) -> None:  # noq
         base = eval_submission(trivial(test_q, kind), gt)["brief"]
         assert ours["MR-full-R1@0.5"] > base["MR-full-R1@0.5"] + 10, (kind, ours, base)
         assert ours["MR-full-mAP"] > base["MR-full-mAP"], (kind, ours, base)
+
+
+def test_a_config_file_names_its_head_and_unknown_names_are_refused() -> None:
+    from xmr.errors import ConfigError
+
+    cfg = head_config("cdnet_serve", epochs=3)
+    assert cfg["head"] == "cdnet" and cfg["epochs"] == 3
+    assert (cfg["hidden"], cfg["heads"], cfg["enc_layers"], cfg["dec_layers"]) == (32, 2, 1, 1)
+    with pytest.raises(ConfigError, match="unknown moment head 'nope'"):
+        head_config("nope")
