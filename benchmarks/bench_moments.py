@@ -83,6 +83,9 @@ def main() -> None:
     ap.add_argument("--collection", default="demo")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--section", default="moments", help="docs/benchmarks.md section to write (one per head compared)."
+    )
     args = ap.parse_args()
     queries = captions(args.data)
     with tempfile.TemporaryDirectory(prefix="xmr-bench-moments-") as tmp:
@@ -123,12 +126,14 @@ def main() -> None:
         "one sequential httpx client on the same machine, plain and moments searches interleaved request by "
         "request, `OMP_NUM_THREADS=1`; query = a test caption.\n\n"
         f"Command: `python benchmarks/bench_moments.py --root {args.root} --data {args.data} --run {args.run} "
-        f"--collection {args.collection} --requests {args.requests} --rounds {args.rounds}`\n\n"
+        f"--collection {args.collection} --requests {args.requests} --rounds {args.rounds}"
+        + (f" --section {args.section}" if args.section != "moments" else "")
+        + "`\n\n"
         + "\n".join(lines)
         + f"\n\nSearch with moments ÷ plain, p50 per round of {args.requests // args.rounds} pairs: median "
         f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}; goal <= 1.5)."
     )
-    write_section("moments", body)
+    write_section(args.section, body)
     print(body)  # noqa: T201
 
 

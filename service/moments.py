@@ -11,6 +11,7 @@ whatever the video's length (design ours: the head's papers score one pre-cut vi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,19 @@ class MomentHead:
         self.name = str(entry["name"])
         self.span = int(entry["span_clips"])
         self.clip_rate = float(entry["clip_rate"])
+        self.shares_encoder = False  # set by ``check_shares``
         self._probe()
+
+    def check_shares(self, encode: Callable[[list[str]], np.ndarray], atol: float = 1e-5) -> bool:
+        """Whether the query graph's sentence vector is the search embedding (``encode``, the bundle's text
+        encoder) on a few probe texts: the head's tower is a frozen copy of the run's text tower, so it is
+        unless the bundle mixes runs. When it is, a search with moments runs the text tower once for both."""
+        if self.query is None:
+            return False
+        texts = ["a probe query", "a red 7 moves left, then a blue 3 appears", "x"]
+        got = np.concatenate([self.encode_query(t)["sentence"] for t in texts])
+        self.shares_encoder = bool(np.abs(got - encode(texts)).max() <= atol)
+        return self.shares_encoder
 
     def _probe(self) -> None:
         """Run the head once on zeros: warms the session and proves it accepts this bundle's clips."""
@@ -199,6 +212,7 @@ class MomentHead:
         k: int,
         saliency: bool = True,
         focus: list[tuple[float, float] | None] | None = None,
+        query_inputs: dict[str, np.ndarray] | None = None,
     ) -> list[Localized]:
         """The top ``k`` moments of each ``(row, duration s)`` video for ``query``, in input order.
 
@@ -206,6 +220,7 @@ class MomentHead:
         allows (one for a page of short hits). ``k`` beyond a video's clip count yields all there are.
         ``saliency=False`` skips merging per-clip saliency (``Localized.saliency`` is then empty).
         ``focus``: per video, the seconds to look around (a search hit's matched segment) or None for all.
+        ``query_inputs``: ``encode_query(query)`` when the caller has it already.
         """
         near = focus or [None] * len(videos)
         plan = [
@@ -214,7 +229,7 @@ class MomentHead:
             for a, b in windows_near(self.clips.count(row), self.span, f, self.clip_rate)
         ]
         merge = [_Merge(self.clips.count(row), dur, self.clip_rate, saliency) for row, dur in videos]
-        feeds = self.encode_query(query) if plan else {}
+        feeds = (query_inputs or self.encode_query(query)) if plan else {}
         for c in range(0, len(plan), MAX_WINDOWS):
             chunk = plan[c : c + MAX_WINDOWS]
             spans, scores, sal = self._run_windows(feeds, [(videos[v][0], a, b) for v, a, b in chunk])

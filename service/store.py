@@ -54,6 +54,8 @@ def load_bundle(path: Path, onnx_threads: int = 1, verify_checksums: bool = True
         encoder = QueryEncoder(path, threads=onnx_threads)
         searcher = Searcher(path)
         moments = load_moment_head(path, manifest, onnx_threads)
+        if moments is not None:
+            moments.check_shares(encoder.encode)
         n = bundle.rerank_candidates(manifest)
         reranker = Reranker(path, encoder.tokenizer, n, onnx_threads) if n else None
     except BundleError:

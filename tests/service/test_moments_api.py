@@ -164,6 +164,21 @@ def test_bad_search_moments_values_get_422(client: TestClient, value: object) ->
     assert "moments" in r.json()["detail"]
 
 
+def test_search_with_moments_runs_the_text_tower_once(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The head's query graph gives the search vector too (checked equal to the text encoder at load):
+    the hits and scores of a moments search are the plain search's, and the text encoder does not run."""
+    live = live_of(client)
+    assert live.moments is not None and live.moments.shares_encoder
+    body = {"query": QUERY, "k": 10, "modality": "video"}
+    plain = client.post("/v1/search", json=body).json()["hits"]
+    monkeypatch.setattr(live.encoder, "encode", lambda *_: pytest.fail("text encoder ran beside the query graph"))
+    with_moments = client.post("/v1/search", json=body | {"moments": True}).json()["hits"]
+    assert [h["id"] for h in with_moments] == [h["id"] for h in plain]
+    np.testing.assert_allclose([h["score"] for h in with_moments], [h["score"] for h in plain], atol=1e-5)
+    assert live.moments.check_shares(lambda texts: np.zeros((len(texts), 1), np.float32)) is False
+    live.moments.shares_encoder = True
+
+
 def test_one_graph_head_of_schema_3_still_serves_the_same_moments(
     client: TestClient, bundle_root: Path, trained_run: Path, tmp_path: Path
 ) -> None:

@@ -85,7 +85,13 @@ def localize(live: LoadedBundle, item: Item, req: MomentsRequest, metrics: Metri
 
 
 def add_moments(
-    live: LoadedBundle, query: str, per_hit: int, hits: list[Hit], rows: list[int], remote: RemoteMoments | None = None
+    live: LoadedBundle,
+    query: str,
+    per_hit: int,
+    hits: list[Hit],
+    rows: list[int],
+    remote: RemoteMoments | None = None,
+    query_inputs: dict[str, np.ndarray] | None = None,
 ) -> str | None:
     """Fill ``moments`` of the video hits (``rows`` are the hits' item rows) with one batched head call,
     in process or, with ``remote``, in the ``xmr serve-moments`` process.
@@ -100,7 +106,12 @@ def add_moments(
     videos = [(hit, row) for hit, row in zip(hits, rows, strict=True) if hit.modality == "video"]
     focus = [(hit.segment.start, hit.segment.end) if hit.segment else None for hit, _ in videos]
     found = live.moments.localize(
-        query, [(row, hit.duration) for hit, row in videos], per_hit, saliency=False, focus=focus
+        query,
+        [(row, hit.duration) for hit, row in videos],
+        per_hit,
+        saliency=False,
+        focus=focus,
+        query_inputs=query_inputs,
     )
     for (hit, _), loc in zip(videos, found, strict=True):
         hit.moments = to_moments(loc)

@@ -38,9 +38,14 @@ class JSONBytes(JSONResponse):  # a JSONResponse, so the OpenAPI schema shows th
 def encode_and_rank(
     live: LoadedBundle, req: SearchRequest, metrics: Metrics, t0: float, remote: RemoteMoments | None = None
 ) -> SearchResponse:
+    head, query_inputs = live.moments, None
     with metrics.stage("encode"):
-        vec = live.encoder.encode([req.query])
-    return rank(live, req, vec, metrics, t0, remote)
+        if req.moments_per_hit and remote is None and head is not None and head.shares_encoder:
+            query_inputs = head.encode_query(req.query)  # one text-tower pass for the search and the moments
+            vec = query_inputs["sentence"]
+        else:
+            vec = live.encoder.encode([req.query])
+    return rank(live, req, vec, metrics, t0, remote, query_inputs)
 
 
 def rank(
@@ -50,10 +55,12 @@ def rank(
     metrics: Metrics,
     t0: float,
     remote: RemoteMoments | None = None,
+    query_inputs: dict[str, np.ndarray] | None = None,
 ) -> SearchResponse:
     """Search ``vec`` (1, E) in the bundle and build the response; ``t0`` is when the request began.
 
-    With ``req.moments``, video hits get moments from the bundle's head, or from ``remote`` when set."""
+    With ``req.moments``, video hits get moments from the bundle's head (``query_inputs``: the head's
+    query graph outputs when the caller ran it), or from ``remote`` when set."""
     depth = max(req.k, live.reranker.candidates) if live.reranker else req.k
     with metrics.stage("search"):
         ranked = live.searcher.search_segments(vec, depth, req.modality)[0]
@@ -84,7 +91,7 @@ def rank(
     if req.moments_per_hit:  # one batched moment-head call for all video hits
         with metrics.stage("moments"):
             rows = [r.row for r in ranked if r.row in items]  # aligned with hits
-            moments_error = add_moments(live, req.query, req.moments_per_hit, hits, rows, remote)
+            moments_error = add_moments(live, req.query, req.moments_per_hit, hits, rows, remote, query_inputs)
     took = (time.perf_counter() - t0) * 1000
     return SearchResponse.model_construct(
         query=req.query,
