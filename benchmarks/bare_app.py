@@ -37,7 +37,9 @@ class BareRequest(BaseModel):
 
 
 def create_bare_app() -> FastAPI:
-    app = FastAPI()
+    # FastAPI's native telemetry off, as xmr serves it (service/main.py): the baseline is the framework's
+    # own request path, not a per-request check for OpenTelemetry providers.
+    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
 
     @app.post("/v1/search")
     async def search(req: BareRequest) -> dict[str, object]:

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     poll_seconds: float = 2.0  # how often CURRENT is re-read for hot reload; 0 disables polling
     onnx_threads: int = 1  # ONNX Runtime intra-op threads; 1 keeps ORT and FAISS from fighting for cores
     verify_checksums: bool = True
+    otel: bool = False  # FastAPI's native OpenTelemetry spans/metrics/logs (off: Prometheus /metrics is xmr's)
     media_root: Path | None = None  # where the indexed media folder is mounted here; default: the bundle's media_root
     # Encode + search measured (at load) under this many ms runs on the event loop, skipping the thread
     # hop, in a worker that has a core of its own; slower work runs in threads so the loop stays free.

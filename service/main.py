@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from service import errors
 from service.api.routes import docs, health, items, media, moments, search
@@ -21,6 +22,11 @@ from service.schemas import Problem
 from service.store import BundleStore
 
 log = logging.getLogger(__name__)
+
+
+def telemetry(on: bool) -> TelemetryConfig:
+    """FastAPI's native OpenTelemetry settings: all on (its defaults) or all off."""
+    return {"tracing": on, "metrics": on, "logs": on, "operation_spans": on}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,6 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         # RequestGuard answers these for every operation, before any route: the schema says so everywhere.
         responses={s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (408, 413)},
+        # FastAPI's native OpenTelemetry checks the global providers on every request (~14% of the event
+        # loop's time under load, benchmarks/profile_request.py); xmr's own metrics are Prometheus
+        # (/metrics). XMR_OTEL=true turns FastAPI's spans, metrics and logs back on.
+        telemetry=telemetry(settings.otel),
     )
     metrics = Metrics()
     app.state.metrics = metrics

@@ -121,3 +121,21 @@ def test_probes_measured_the_bundle_at_load(inline_and_threaded: tuple[TestClien
 )
 def test_when_a_search_runs_inline(work_ms: float, own_core: bool, inline: bool) -> None:
     assert search_route.runs_inline(work_ms, 1.0, own_core) is inline
+
+
+@pytest.mark.parametrize("otel", [False, True])
+def test_fastapi_telemetry_is_checked_only_when_asked_for(
+    bundle_root: Path, monkeypatch: pytest.MonkeyPatch, otel: bool
+) -> None:
+    """FastAPI's native OpenTelemetry looks up the global providers on every request unless it is off
+    (XMR_OTEL, default off: ~14% of the event loop's time under load); on, it looks them up again."""
+    from opentelemetry import trace
+
+    calls: list[int] = []
+    real = trace.get_tracer_provider
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: calls.append(1) or real())
+    app = create_app(Settings(root=bundle_root, poll_seconds=0, otel=otel))
+    with TestClient(app) as c:
+        calls.clear()
+        assert c.post("/v1/search", json={"query": "a red 7", "k": 3}).status_code == 200
+    assert bool(calls) == otel
