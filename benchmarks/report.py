@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import platform
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,17 @@ def machine() -> str:
     load = os.getloadavg()[0]  # the machine is shared: a busy one slows every row of a table alike
     return (
         f"{cpu}, {os.cpu_count()} cores, {mem:.1f} GiB, Python {platform.python_version()}, {accelerator()}, "
-        f"load average {load:.1f} at start"
+        f"load average {load:.1f} at start, {spin_seconds():.2f} s for 10M Python additions"
     )
+
+
+def spin_seconds(n: int = 10_000_000) -> float:
+    """A CPU speed probe: the same host has run this in 0.28 s and, slowed by its neighbours with
+    nothing of ours running, in 0.67 s. Tables from runs with different probes do not compare."""
+    t0, x = time.perf_counter(), 0
+    for i in range(n):
+        x += i
+    return time.perf_counter() - t0
 
 
 def accelerator() -> str:
