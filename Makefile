@@ -11,7 +11,7 @@ VIDEOS ?= 1000
 IMAGES ?= 200
 EPOCHS ?= 12
 CONFIG ?= baseline
-HEAD ?= cdnet
+HEAD ?= cdnet_serve
 PORT ?= 8000
 # One OpenMP thread: ONNX Runtime and FAISS otherwise fight over small machines (docs/benchmarks.md).
 export OMP_NUM_THREADS ?= 1
@@ -39,7 +39,8 @@ $(RUN)/test_metrics.json: $(DATA)/manifest.jsonl
 	env -u OMP_NUM_THREADS $(XMR) train --data $(DATA) --out $(RUN) --config $(CONFIG) --epochs $(EPOCHS) --resume
 	env -u OMP_NUM_THREADS $(XMR) eval --run $(RUN) --data $(DATA) --split test --out $@
 
-# The moment head (CDNet by default) trains on the demo's long videos (30-150 s, QVHighlights format)
+# The moment head (by default CDNet at serving size, models/moments/configs/cdnet_serve.json: the best
+# and the cheapest cdnet in docs/results.md) trains on the demo's long videos (30-150 s, QVHighlights format)
 # over the retrieval run's clip features; the indexer then ships it in the bundle as moment_head.onnx.
 $(RUN)/moments/last.pt: $(RUN)/test_metrics.json
 	env -u OMP_NUM_THREADS $(XMR) moments train --data $(DATA)/long --run $(RUN) --head $(HEAD) --resume

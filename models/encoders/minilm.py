@@ -67,6 +67,13 @@ class MiniLMText(nn.Module):
         h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, 384)
         return l2norm(self.proj(h))
 
+    def encode_both(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` and ``encode_tokens`` from one pass of the encoder: (B, E) and (B, L, E), unit norm."""
+        h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, 384)
+        m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, L, 1)
+        pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return l2norm(self.proj(pooled)), l2norm(self.proj(h))
+
 
 def param_groups(model: nn.Module, cfg: dict[str, Any], lr: float) -> list[dict[str, Any]]:
     """Optimizer groups: pretrained MiniLM weights (``text.bert.*``) train at ``lr * pretrained_lr_scale``."""

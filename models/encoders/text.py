@@ -36,3 +36,8 @@ class TextTransformer(nn.Module):
         """(B, L) ids and mask -> (B, L, E) unit-norm per-token features (token-level models, e.g. ProTA)."""
         _, steps = self.encoder(self.tokens(input_ids), attention_mask)
         return l2norm(self.proj(steps))
+
+    def encode_both(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` and ``encode_tokens`` from one pass of the encoder: (B, E) and (B, L, E), unit norm."""
+        pooled, steps = self.encoder(self.tokens(input_ids), attention_mask)
+        return l2norm(self.proj(pooled)), l2norm(self.proj(steps))

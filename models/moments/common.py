@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.encoders.blocks import l2norm
+from xmr.errors import ConfigError
 
 PAD_SALIENCY = -1e4
 
@@ -29,6 +29,11 @@ class QueryTower(nn.Module):
 
     def __init__(self, tower: nn.Module) -> None:
         super().__init__()
+        if not hasattr(tower, "encode_both"):
+            raise ConfigError(
+                f"a moment head needs a text tower with encode_both (sentence and tokens); "
+                f"{type(tower).__name__} has none"
+            )
         self.tower = copy.deepcopy(tower).eval()
         self.tower.requires_grad_(False)
         self.dim = int(self.tower.proj.out_features)
@@ -38,13 +43,10 @@ class QueryTower(nn.Module):
 
     @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        t = self.tower
-        sentence = t(input_ids, attention_mask)  # (B, E)
-        if hasattr(t, "bert"):  # the "minilm" encoder
-            steps = t.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        else:  # the "transformer" encoder
-            _, steps = t.encoder(t.tokens(input_ids), attention_mask)  # (B, L, W)
-        return sentence, l2norm(t.proj(steps))
+        # One pass of the text encoder for both (before 2026-12-06 the sentence and the tokens each ran it:
+        # the same numbers at twice the query graph's cost).
+        both: tuple[torch.Tensor, torch.Tensor] = self.tower.encode_both(input_ids, attention_mask)
+        return both
 
 
 def clip_positions(clip_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
