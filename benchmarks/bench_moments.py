@@ -83,9 +83,7 @@ def main() -> None:
     ap.add_argument("--collection", default="demo")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument(
-        "--section", default="moments", help="docs/benchmarks.md section to write (one per head compared)."
-    )
+    ap.add_argument("--section", default="moments", help="docs/benchmarks.md section to write (one per head compared).")
     args = ap.parse_args()
     queries = captions(args.data)
     with tempfile.TemporaryDirectory(prefix="xmr-bench-moments-") as tmp:
