@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from service.schemas import MAX_BATCH_VIDEOS, Moment, MomentsBatchResponse
+from service.schemas import MAX_BATCH_VIDEOS, Moment, MomentsBatchResponse, Segment
 from xmr.errors import XmrError
 
 if TYPE_CHECKING:
@@ -62,8 +62,16 @@ class RemoteMoments:
         self.http: httpx.Client = httpx.Client(base_url=self.url, timeout=timeout_s)
         self.transport_error = httpx.TransportError
 
-    def localize(self, query: str, collection: str, video_ids: list[str], k: int) -> list[list[Moment]]:
-        """Each video's best ``k`` moments, in ``video_ids`` order; raises ``MomentsUnavailable``."""
+    def localize(
+        self,
+        query: str,
+        collection: str,
+        video_ids: list[str],
+        k: int,
+        segments: list[Segment | None] | None = None,
+    ) -> list[list[Moment]]:
+        """Each video's best ``k`` moments, in ``video_ids`` order, looking around ``segments`` (per video,
+        a search hit's matched segment, or None); raises ``MomentsUnavailable``."""
         if wait := self.breaker.wait_left():
             raise MomentsUnavailable(
                 f"moment service {self.url} is unavailable (circuit open after {self.breaker.failed} failed calls; "
@@ -71,7 +79,15 @@ class RemoteMoments:
             )
         found: list[list[Moment]] = []
         for i in range(0, len(video_ids), MAX_BATCH_VIDEOS):
-            body = {"query": query, "collection": collection, "video_ids": video_ids[i : i + MAX_BATCH_VIDEOS], "k": k}
+            body: dict[str, object] = {
+                "query": query,
+                "collection": collection,
+                "video_ids": video_ids[i : i + MAX_BATCH_VIDEOS],
+                "k": k,
+            }
+            if segments is not None:
+                part = segments[i : i + MAX_BATCH_VIDEOS]
+                body["segments"] = [s.model_dump() if s is not None else None for s in part]
             try:
                 found += self._post(body).moments
             except MomentsUnavailable:

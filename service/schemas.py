@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
@@ -223,6 +232,17 @@ class MomentsBatchRequest(BaseModel):
     )
     k: int = Field(DEFAULT_MOMENTS_PER_HIT, ge=1, le=MAX_MOMENTS_PER_HIT, description="Moments per video.")
     collection: str | None = Field(None, max_length=200)
+    segments: list[Segment | None] | None = Field(
+        None,
+        description="Per video (the order of video_ids), the seconds to look around, e.g. a search hit's matched "
+        "segment; null for all of the video. Absent: every video whole.",
+    )
+
+    @model_validator(mode="after")
+    def _one_segment_per_video(self) -> MomentsBatchRequest:
+        if self.segments is not None and len(self.segments) != len(self.video_ids):
+            raise ValueError(f"segments has {len(self.segments)} entries for {len(self.video_ids)} video_ids")
+        return self
 
 
 class MomentsBatchResponse(BaseModel):

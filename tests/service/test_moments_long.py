@@ -87,3 +87,43 @@ def test_search_hit_moments_come_from_the_matched_segment_only(
     assert 1 <= len(reads) <= 3 and len(reads) < len(service.moments.windows(3600, 64))
     assert all(a < seg["end"] * 2 and b > seg["start"] * 2 for a, b in reads)  # 2 clips/s: each read overlaps it
     assert hit["moments"] and overlaps(hit["moments"][0], long_video.event), (hit["moments"], long_video.event)
+
+
+def test_remote_moments_of_a_long_hit_look_around_its_segment_too(client: TestClient, long_video: LongVideo) -> None:
+    """With XMR_MOMENTS_URL the search service sends each hit's matched segment to a real `xmr serve-moments`
+    (POST /v1/moments/batch ``segments``), which looks only around it, as the in-process head does."""
+    import httpx
+
+    from service.remote_moments import CircuitBreaker, RemoteMoments
+    from service.schemas import Segment
+    from tests.harness import free_port, start_server
+    from tests.service.test_moments_remote import start_moments
+
+    body = {"query": long_video.query, "k": 1, "collection": long_video.collection, "moments": 3}
+    (local,) = client.post("/v1/search", json=body).json()["hits"]
+    port = free_port()
+    moments = start_moments(long_video.root, port)
+    search, url = start_server(long_video.root, XMR_MOMENTS_URL=f"http://127.0.0.1:{port}")
+    batch = f"http://127.0.0.1:{port}/v1/moments/batch"
+    try:
+        got = httpx.post(f"{url}/v1/search", json=body, timeout=30).json()
+        assert got["moments_error"] is None
+        (hit,) = got["hits"]
+        assert hit["segment"] == local["segment"] and hit["moments"] == local["moments"]
+        # a segment at minute 5 (a distractor): every moment comes from the windows around it
+        whole = {"query": long_video.query, "video_ids": [long_video.video_id], "k": 3, "collection": "long"}
+        around = (300.0 - 32.0, 332.0 + 32.0)  # the segment widened by half a 64-clip window each side
+        focused = httpx.post(batch, json=whole | {"segments": [{"start": 300.0, "end": 332.0}]}, timeout=30).json()
+        assert all(around[0] <= m["start"] and m["end"] <= around[1] for m in focused["moments"][0]), focused
+        unfocused = httpx.post(batch, json=whole, timeout=30).json()
+        assert overlaps(unfocused["moments"][0][0], long_video.event), unfocused
+        remote = RemoteMoments(f"http://127.0.0.1:{port}", 30.0, 0, CircuitBreaker(3, 1.0))
+        (sent,) = remote.localize(long_video.query, "long", [long_video.video_id], 3, [Segment(start=300.0, end=332.0)])
+        remote.close()
+        assert [m.model_dump() for m in sent] == focused["moments"][0]  # the client sends the segment
+        bad = httpx.post(batch, json=whole | {"segments": [None, None]}, timeout=30)
+        assert bad.status_code == 422 and "segments has 2 entries for 1 video_ids" in bad.text
+    finally:
+        for p in (search, moments):
+            p.terminate()
+            p.wait(10)

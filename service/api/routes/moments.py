@@ -125,7 +125,9 @@ def add_remote_moments(
     if not videos:
         return None
     try:
-        found = remote.localize(query, live.collection, [hit.id for hit in videos], per_hit)
+        found = remote.localize(
+            query, live.collection, [hit.id for hit in videos], per_hit, [h.segment for h in videos]
+        )
     except MomentsUnavailable as exc:
         return str(exc)
     for hit, moments in zip(videos, found, strict=True):
@@ -135,7 +137,10 @@ def add_remote_moments(
 
 def localize_batch(live: LoadedBundle, req: MomentsBatchRequest) -> MomentsBatchResponse:
     items = [find_video_in(live, vid) for vid in req.video_ids]
-    found = head_of(live).localize(req.query, [(it.row, it.duration) for it in items], req.k, saliency=False)
+    focus = [(seg.start, seg.end) if seg else None for seg in req.segments] if req.segments else None
+    found = head_of(live).localize(
+        req.query, [(it.row, it.duration) for it in items], req.k, saliency=False, focus=focus
+    )
     return MomentsBatchResponse(
         collection=live.collection, version=live.version, moments=[to_moments(f) for f in found]
     )
