@@ -79,15 +79,13 @@ class RemoteMoments:
             )
         found: list[list[Moment]] = []
         for i in range(0, len(video_ids), MAX_BATCH_VIDEOS):
-            body: dict[str, object] = {
-                "query": query,
-                "collection": collection,
-                "video_ids": video_ids[i : i + MAX_BATCH_VIDEOS],
-                "k": k,
-            }
-            if segments is not None:
-                part = segments[i : i + MAX_BATCH_VIDEOS]
-                body["segments"] = [s.model_dump() if s is not None else None for s in part]
+            part = video_ids[i : i + MAX_BATCH_VIDEOS]
+            near = (segments or [None] * len(video_ids))[i : i + MAX_BATCH_VIDEOS]
+            refs = [
+                vid if seg is None else {"id": vid, "segment": seg.model_dump()}
+                for vid, seg in zip(part, near, strict=True)
+            ]
+            body = {"query": query, "collection": collection, "video_ids": refs, "k": k}
             try:
                 found += self._post(body).moments
             except MomentsUnavailable:

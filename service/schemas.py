@@ -8,11 +8,12 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
     StrictInt,
+    Tag,
     field_validator,
-    model_validator,
 )
 
 MAX_QUERY_CHARS = 1000
@@ -221,28 +222,37 @@ class MomentsResponse(BaseModel):
     saliency: list[ClipScore] = Field(description="One entry per clip, in time order.")
 
 
+class VideoRef(BaseModel):
+    """A video of a moments batch with the seconds to look around (e.g. a search hit's matched segment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    segment: Segment | None = Field(None, description="Null: all of the video.")
+
+
 class MomentsBatchRequest(BaseModel):
     """Moments of many videos for one query in one head call: what a search service asks `xmr serve-moments`."""
 
     model_config = ConfigDict(extra="forbid")
 
     query: Annotated[str, AfterValidator(_nonblank)] = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    video_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
-        min_length=1, max_length=MAX_BATCH_VIDEOS, description="Callers with more videos send several batches."
+    video_ids: list[
+        Annotated[
+            Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), Tag("id")] | Annotated[VideoRef, Tag("ref")],
+            Discriminator(lambda v: "ref" if isinstance(v, dict | VideoRef) else "id"),
+        ]
+    ] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_VIDEOS,
+        description="Callers with more videos send several batches. An entry is a video id, or {id, segment} to "
+        "look only around that segment (the head's windows that overlap it), as a search hit on a long video does.",
     )
     k: int = Field(DEFAULT_MOMENTS_PER_HIT, ge=1, le=MAX_MOMENTS_PER_HIT, description="Moments per video.")
     collection: str | None = Field(None, max_length=200)
-    segments: list[Segment | None] | None = Field(
-        None,
-        description="Per video (the order of video_ids), the seconds to look around, e.g. a search hit's matched "
-        "segment; null for all of the video. Absent: every video whole.",
-    )
 
-    @model_validator(mode="after")
-    def _one_segment_per_video(self) -> MomentsBatchRequest:
-        if self.segments is not None and len(self.segments) != len(self.video_ids):
-            raise ValueError(f"segments has {len(self.segments)} entries for {len(self.video_ids)} video_ids")
-        return self
+    def refs(self) -> list[VideoRef]:
+        return [v if isinstance(v, VideoRef) else VideoRef(id=v, segment=None) for v in self.video_ids]
 
 
 class MomentsBatchResponse(BaseModel):

@@ -91,7 +91,7 @@ def test_search_hit_moments_come_from_the_matched_segment_only(
 
 def test_remote_moments_of_a_long_hit_look_around_its_segment_too(client: TestClient, long_video: LongVideo) -> None:
     """With XMR_MOMENTS_URL the search service sends each hit's matched segment to a real `xmr serve-moments`
-    (POST /v1/moments/batch ``segments``), which looks only around it, as the in-process head does."""
+    (POST /v1/moments/batch, ``{id, segment}`` entries), which looks only around it, as the in-process head does."""
     import httpx
 
     from service.remote_moments import CircuitBreaker, RemoteMoments
@@ -113,7 +113,8 @@ def test_remote_moments_of_a_long_hit_look_around_its_segment_too(client: TestCl
         # a segment at minute 5 (a distractor): every moment comes from the windows around it
         whole = {"query": long_video.query, "video_ids": [long_video.video_id], "k": 3, "collection": "long"}
         around = (300.0 - 32.0, 332.0 + 32.0)  # the segment widened by half a 64-clip window each side
-        focused = httpx.post(batch, json=whole | {"segments": [{"start": 300.0, "end": 332.0}]}, timeout=30).json()
+        ref = {"id": long_video.video_id, "segment": {"start": 300.0, "end": 332.0}}
+        focused = httpx.post(batch, json=whole | {"video_ids": [ref]}, timeout=30).json()
         assert all(around[0] <= m["start"] and m["end"] <= around[1] for m in focused["moments"][0]), focused
         unfocused = httpx.post(batch, json=whole, timeout=30).json()
         assert overlaps(unfocused["moments"][0][0], long_video.event), unfocused
@@ -121,8 +122,8 @@ def test_remote_moments_of_a_long_hit_look_around_its_segment_too(client: TestCl
         (sent,) = remote.localize(long_video.query, "long", [long_video.video_id], 3, [Segment(start=300.0, end=332.0)])
         remote.close()
         assert [m.model_dump() for m in sent] == focused["moments"][0]  # the client sends the segment
-        bad = httpx.post(batch, json=whole | {"segments": [None, None]}, timeout=30)
-        assert bad.status_code == 422 and "segments has 2 entries for 1 video_ids" in bad.text
+        bad = httpx.post(batch, json=whole | {"video_ids": [{"id": long_video.video_id, "start": 3}]}, timeout=30)
+        assert bad.status_code == 422 and "Extra inputs are not permitted" in bad.text
     finally:
         for p in (search, moments):
             p.terminate()

@@ -96,7 +96,7 @@ def test_search_moments_come_from_the_moment_service_which_is_stopped_and_starte
         ({"query": "a red 7", "video_ids": ["img00001"]}, 422, "is an image"),
         ({"query": " ", "video_ids": ["vid00000"]}, 422, "query is blank"),
         ({"query": "a red 7", "video_ids": ["vid00000"] * 51}, 422, "video_ids: List should have at most 50 items"),
-        ({"query": "a red 7", "video_ids": [""]}, 422, "video_ids.0: String should have at least 1 character"),
+        ({"query": "a red 7", "video_ids": [""]}, 422, "video_ids.0.id: String should have at least 1 character"),
     ],
 )
 def test_bad_batch_requests(

@@ -136,8 +136,9 @@ def add_remote_moments(
 
 
 def localize_batch(live: LoadedBundle, req: MomentsBatchRequest) -> MomentsBatchResponse:
-    items = [find_video_in(live, vid) for vid in req.video_ids]
-    focus = [(seg.start, seg.end) if seg else None for seg in req.segments] if req.segments else None
+    refs = req.refs()
+    items = [find_video_in(live, ref.id) for ref in refs]
+    focus = [(ref.segment.start, ref.segment.end) if ref.segment else None for ref in refs]
     found = head_of(live).localize(
         req.query, [(it.row, it.duration) for it in items], req.k, saliency=False, focus=focus
     )
