@@ -158,7 +158,7 @@ def export_moment_head(run_dir: Path, out_dir: Path, atol: float = 1e-4) -> dict
     log.info("exported %s head to %s (max |onnx - torch| = %.2e)", head.cfg["head"], out_dir / MOMENT_HEAD, err)
     cfg = head.cfg
     return {
-        "name": cfg["head"],
+        "name": str(cfg.get("config", cfg["head"])),  # the config trained (cdnet_serve is a size of cdnet)
         "span_clips": int(cfg["span_clips"]),
         "clip_rate": float(cfg["clip_rate"]),
         "onnx_max_abs_diff": err,

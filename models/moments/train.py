@@ -89,7 +89,7 @@ def _config(opts: MomentTrainOptions, out: Path, clip_rate: float, span_clips: i
         return cfg
     over = {"epochs": opts.epochs, "batch_size": opts.batch_size, "lr": opts.lr, **opts.overrides}
     cfg = head_config(opts.head, **over)
-    cfg.update(clip_rate=clip_rate, span_clips=span_clips, seed=opts.seed)
+    cfg.update(clip_rate=clip_rate, span_clips=span_clips, seed=opts.seed, config=opts.head)  # config: e.g. cdnet_serve
     return cfg
 
 
