@@ -145,3 +145,28 @@ def test_cli_eval_official_format(tmp_path: Path) -> None:
     assert out["long"]["MR-mAP"]["0.5"] == 0.0  # only 9001's 150-s window is long
     # HIT@1 VeryGood: 7803's top clip 14 has scores (3, 4, 2) -> hit; 9001's clip 0 (1, 1, 1) -> miss
     assert out["HL-min-VeryGood"]["HL-Hit1"] == 50.0
+
+
+def test_official_output_checker_passes_equal_output_and_names_a_difference(tmp_path: Path) -> None:
+    """benchmarks/check_official_eval.py (the reviewers' check on Moment-DETR's sample files): exit 0 when
+    every official value is ours, 1 naming the key when one differs or is missing."""
+    gt = [_gt(1, [[10, 20]], ids=[5, 6], scores=[[4, 4, 4], [2, 2, 2]]), _gt(2, [[0, 8]], ids=[0], scores=[[3, 3, 3]])]
+    sub = [_pred(1, [[10, 20, 0.9], [0, 5, 0.2]], [0.0] * 15), _pred(2, [[4, 30, 0.5]], [1.0] + [0.0] * 14)]
+    for name, rows in (("gt.jsonl", gt), ("sub.jsonl", sub)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    official = eval_submission(sub, gt)
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "check_official_eval.py"
+
+    def check(metrics: dict) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "official.json").write_text(json.dumps(metrics))
+        args = ["--submission", str(tmp_path / "sub.jsonl"), "--gt", str(tmp_path / "gt.jsonl")]
+        cmd = [sys.executable, str(script), *args, "--official", str(tmp_path / "official.json")]
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    same = check(official)
+    assert same.returncode == 0 and "official values equal" in same.stdout, same.stdout + same.stderr
+    official["brief"]["MR-full-mAP"] += 0.01
+    official["HL-min-Fair"]["not ours"] = 1.0
+    off = check(official)
+    assert off.returncode == 1, off.stdout
+    assert "brief/MR-full-mAP: ours" in off.stdout and "HL-min-Fair/not ours: ours missing" in off.stdout
