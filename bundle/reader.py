@@ -173,9 +173,8 @@ class ItemsDB:
             if not missing:
                 return out
             found = self.db.execute(ITEMS_BY_ROWS.format(marks=",".join("?" * len(missing))), missing).fetchall()
-            for row in found:
-                item = out[row[0]] = cache[row[0]] = row_to_item(row)
-                cache.move_to_end(item.row)
+            for row in found:  # a new key goes to the end of the LRU order
+                out[row[0]] = cache[row[0]] = row_to_item(row)
             while len(cache) > self.cache_items:
                 cache.popitem(last=False)
         return out

@@ -55,11 +55,15 @@ class MiniLMText(nn.Module):
         """MiniLM's own WordPiece tokenizer (the captions are not needed)."""
         return configure(Tokenizer.from_file(str(model_dir() / "tokenizer.json")), max_tokens)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(B, L) int64 ids and mask -> (B, E) unit-norm embeddings."""
+    def states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) ids and mask -> (masked mean (B, 384), per-token hidden states (B, L, 384)), one encoder pass."""
         h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, 384)
         m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, L, 1)
-        pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return (h * m).sum(1) / m.sum(1).clamp_min(1.0), h
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) int64 ids and mask -> (B, E) unit-norm embeddings."""
+        pooled, _ = self.states(input_ids, attention_mask)
         return l2norm(self.proj(pooled))
 
     def encode_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -69,9 +73,7 @@ class MiniLMText(nn.Module):
 
     def encode_both(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``forward`` and ``encode_tokens`` from one pass of the encoder: (B, E) and (B, L, E), unit norm."""
-        h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, 384)
-        m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, L, 1)
-        pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+        pooled, h = self.states(input_ids, attention_mask)
         return l2norm(self.proj(pooled)), l2norm(self.proj(h))
 
 
