@@ -23,6 +23,7 @@ from bundle.layout import (
     MOMENT_QUERY,
     MOMENT_QUERY_INPUTS,
     MOMENT_QUERY_OUTPUTS,
+    MOMENT_QUERY_SENTENCE,
     OLDEST_READABLE_SCHEMA,
     REQUIRED_FILES,
     RERANK,
@@ -33,6 +34,7 @@ from bundle.layout import (
     TEXT_ENCODER_INPUTS,
     TEXT_ENCODER_OUTPUT,
     TOKENIZER,
+    WINDOW_FEEDS,
     Item,
 )
 from bundle.reader import (
@@ -79,6 +81,8 @@ __all__ = [
     "MOMENT_QUERY",
     "MOMENT_QUERY_INPUTS",
     "MOMENT_QUERY_OUTPUTS",
+    "MOMENT_QUERY_SENTENCE",
+    "WINDOW_FEEDS",
     "LEGACY_MOMENT_HEAD_INPUTS",
     "REQUIRED_FILES",
     "RERANK",

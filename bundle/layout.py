@@ -11,7 +11,8 @@ Layout (DESIGN.md)::
         clips/offsets.npy   (N_items + 1,) int64: item row i's clips are features[offsets[i]:offsets[i+1]]
         text_encoder.onnx   TEXT_ENCODER_INPUTS -> TEXT_ENCODER_OUTPUT
         tokenizer.json      Hugging Face ``tokenizers`` file for the text encoder
-        moment_head.onnx    optional: MOMENT_HEAD_INPUTS -> MOMENT_HEAD_OUTPUTS (manifest "moment_head")
+        moment_query.onnx   optional, with moment_head.onnx: the head's query side (bundle/moment_graphs.py)
+        moment_head.onnx    optional: query-side tensors + WINDOW_FEEDS -> MOMENT_HEAD_OUTPUTS (manifest "moment_head")
         rerank.onnx         optional: RERANK_INPUTS -> RERANK_OUTPUT (manifest "rerank"); token-level
                             models (ProTA) re-score the FAISS top candidates from their clips/ features
 
@@ -32,7 +33,11 @@ from typing import Any
 
 # 2: the format got one owner (this package); a newer reader refuses bundles it does not know.
 # 3: FAISS ids are segment rows (the segments table); manifest field media_root; no metadata.path.
-SCHEMA_VERSION = 4  # 4: the moment head split into moment_query.onnx + moment_head.onnx
+# 4: the moment head split into moment_query.onnx + moment_head.onnx.
+# 5: the query graph may output more query-side tensors than sentence and tokens (the head's own
+#    projections, computed once per request), which the window graph takes by name (a reader of 4 would
+#    not feed them).
+SCHEMA_VERSION = 5
 OLDEST_READABLE_SCHEMA = 3  # 3 reads as 4 whose moment head (if any) is one graph (LEGACY_MOMENT_HEAD_INPUTS)
 
 MANIFEST = "manifest.json"
@@ -61,17 +66,23 @@ TEXT_ENCODER_INPUTS = ("input_ids", "attention_mask")
 TEXT_ENCODER_OUTPUT = "embeddings"
 
 # The moment head is two graphs, so that a request scoring many clip windows runs the text tower once:
-# moment_query.onnx: (input_ids, attention_mask) (B, L) int64 -> sentence (B, E) float32 and tokens (B, L, E)
-#    float32, the query in the retrieval space (named by the manifest's moment_head "query_graph").
-# moment_head.onnx: sentence (B, E), tokens (B, L, E), attention_mask (B, L) int64 + clip features (B, T, E)
-#    float32 with clip_mask (B, T) int64 -> spans (B, Q, 2) float32 as (start, end) fractions of the T clips'
-#    span, span_scores (B, Q) float32, saliency (B, T) float32 (one score per clip). A head that does not
-#    use an input (the baselines ignore the tokens) has it pruned from its graph: feed what the graph lists.
+# moment_query.onnx: (input_ids, attention_mask) (B, L) int64 -> sentence (B, E) float32, the query in the
+#    retrieval space, and the head's other query-side tensors, batch-first (named by the manifest's
+#    moment_head "query_graph"). A head whose query side is the text tower alone outputs sentence and
+#    tokens (B, L, E) (MOMENT_QUERY_OUTPUTS); cdnet also outputs its projections of them (schema 5), so
+#    the per-window graph does not recompute them for every window.
+# moment_head.onnx: any query graph outputs, by name, + WINDOW_FEEDS: attention_mask (B, L) int64, clip
+#    features (B, T, E) float32 and clip_mask (B, T) int64 -> spans (B, Q, 2) float32 as (start, end)
+#    fractions of the T clips' span, span_scores (B, Q) float32, saliency (B, T) float32 (one score per
+#    clip). A head that does not use an input (the baselines ignore the tokens) has it pruned from its
+#    graph: feed what the graph lists.
 #    The manifest's "moment_head" entry names the head and the longest window (in clips) it was trained
 #    on; longer videos are scored in overlapping windows. A padded row's fractions are of its valid clips
 #    (clip_mask.sum(), as Moment-DETR normalises by the video's own duration), so padding never moves a span.
 MOMENT_QUERY_INPUTS = ("input_ids", "attention_mask")
-MOMENT_QUERY_OUTPUTS = ("sentence", "tokens")
+MOMENT_QUERY_SENTENCE = "sentence"  # always a query graph output: equal to the search embedding when shared
+MOMENT_QUERY_OUTPUTS = (MOMENT_QUERY_SENTENCE, "tokens")
+WINDOW_FEEDS = ("attention_mask", "clips", "clip_mask")
 MOMENT_HEAD_INPUTS = ("sentence", "tokens", "attention_mask", "clips", "clip_mask")
 MOMENT_HEAD_OUTPUTS = ("spans", "span_scores", "saliency")
 # Bundles built before the split (no "query_graph" in the entry) hold one graph with the query's ids:

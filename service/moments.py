@@ -23,15 +23,13 @@ from tokenizers import Tokenizer
 from bundle import (
     LEGACY_MOMENT_HEAD_INPUTS,
     MOMENT_HEAD,
-    MOMENT_HEAD_INPUTS,
-    MOMENT_HEAD_OUTPUTS,
     MOMENT_QUERY,
-    MOMENT_QUERY_INPUTS,
-    MOMENT_QUERY_OUTPUTS,
+    MOMENT_QUERY_SENTENCE,
     TOKENIZER,
     ClipStore,
     moment_head_entry,
 )
+from bundle.moment_graphs import contract_errors, run_query, run_windows
 from xmr.errors import BundleError
 
 MAX_WINDOWS = 256  # windows per ONNX call: (256, span, E) float32 is a few MB at span 64, E 64
@@ -146,9 +144,9 @@ class MomentHead:
     """Loaded once per bundle: the query graph (``moment_query.onnx``) and the window graph
     (``moment_head.onnx``), the tokenizer and the clip store (memory-mapped).
 
-    A request runs the query graph once and the window graph on all its windows, the query's
-    sentence and token vectors repeated per window. A bundle built before the split (its entry names
-    no ``query_graph``) has one graph taking the query's ids, which then runs the text tower per window.
+    A request runs the query graph once and the window graph on all its windows, the query graph's
+    outputs repeated per window (bundle/moment_graphs.py). A bundle built before the split (its entry
+    names no ``query_graph``) has one graph taking the query's ids, which then runs the text tower per window.
     """
 
     def __init__(self, bundle_dir: Path, entry: dict[str, Any], threads: int = 1) -> None:
@@ -158,10 +156,11 @@ class MomentHead:
         providers = ort.get_available_providers()
         self.path = bundle_dir / MOMENT_HEAD
         self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
-        self.feeds = {i.name for i in self.session.get_inputs()}  # a head that ignores an input has it pruned
         self.query: ort.InferenceSession | None = None
         if entry.get("query_graph"):
             self.query = ort.InferenceSession(str(bundle_dir / MOMENT_QUERY), sess_options=opts, providers=providers)
+            if errors := contract_errors(self.query, self.session):
+                raise BundleError(f"{self.path}: the moment graphs do not fit together: {'; '.join(errors)}")
         self.tokenizer = Tokenizer.from_file(str(bundle_dir / TOKENIZER))
         self.clips = ClipStore(bundle_dir)
         self.name = str(entry["name"])
@@ -177,7 +176,7 @@ class MomentHead:
         if self.query is None:
             return False
         texts = ["a probe query", "a red 7 moves left, then a blue 3 appears", "x"]
-        got = np.concatenate([self.encode_query(t)["sentence"] for t in texts])
+        got = np.concatenate([self.encode_query(t)[MOMENT_QUERY_SENTENCE] for t in texts])
         self.shares_encoder = bool(np.abs(got - encode(texts)).max() <= atol)
         return self.shares_encoder
 
@@ -190,20 +189,18 @@ class MomentHead:
             raise BundleError(f"{self.path}: does not accept this bundle's {dim}-d clips ({exc})") from exc
 
     def encode_query(self, query: str) -> dict[str, np.ndarray]:
-        """The query's per-request inputs of the window graph, batch 1: its sentence (1, E), tokens (1, L, E)
-        and attention_mask (1, L) from the query graph; for a one-graph head, its ids and attention_mask."""
+        """The query's per-request inputs of the window graph, batch 1: every output of the query graph (its
+        sentence, and the head's query-side tensors) and the attention_mask; for a one-graph head, its ids
+        and attention_mask."""
         enc = self.tokenizer.encode(query)
         ids, mask = np.array([enc.ids], np.int64), np.array([enc.attention_mask], np.int64)
         if self.query is None:
             return dict(zip(LEGACY_MOMENT_HEAD_INPUTS[:2], (ids, mask), strict=True))
-        outs = self.query.run(list(MOMENT_QUERY_OUTPUTS), dict(zip(MOMENT_QUERY_INPUTS, (ids, mask), strict=True)))
-        return dict(zip(MOMENT_HEAD_INPUTS[:3], (*outs, mask), strict=True))
+        return run_query(self.query, ids, mask)
 
     def _run(self, query: dict[str, np.ndarray], clips: np.ndarray, clip_mask: np.ndarray) -> list[np.ndarray]:
         """The window graph on (B, T, E) clips: the batch-1 query inputs are repeated for every window."""
-        feeds = {k: np.repeat(v, len(clips), 0) for k, v in query.items() if k in self.feeds}
-        feeds |= {"clips": clips, "clip_mask": clip_mask}
-        return [np.asarray(o) for o in self.session.run(list(MOMENT_HEAD_OUTPUTS), feeds)]
+        return run_windows(self.session, query, clips, clip_mask)
 
     def localize(
         self,

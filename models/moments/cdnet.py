@@ -57,17 +57,19 @@ class QSD(nn.Module):
             nn.init.zeros_(lin.bias)
         self.mlp = nn.Sequential(nn.Linear(dim + 2, d), nn.ReLU(), nn.Linear(d, 1))
 
-    def project(self, clips: torch.Tensor, sent: torch.Tensor, toks: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return l2norm(self.pv(clips)), l2norm(self.pq(sent)), l2norm(self.pt(toks))
+    def project_query(self, sent: torch.Tensor, toks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, E) sentence, (B, L, E) tokens -> their unit-norm projections (the query side, once per request)."""
+        return l2norm(self.pq(sent)), l2norm(self.pt(toks))
 
     def forward(
-        self, clips: torch.Tensor, sent: torch.Tensor, toks: torch.Tensor, tok_mask: torch.Tensor
+        self, clips: torch.Tensor, q: torch.Tensor, t: torch.Tensor, tok_mask: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        v, q, t = self.project(clips, sent, toks)  # (B, T, d), (B, d), (B, L, d)
+        """clips (B, T, E) and the projected query (``project_query``) -> a, g, f (B, T) and v̂ (B, T, E)."""
+        v = l2norm(self.pv(clips))
         g = torch.einsum("btd,bd->bt", v, q)
         f = torch.einsum("btd,bld->btl", v, t).masked_fill(tok_mask[:, None] == 0, -2.0).amax(-1)  # (B, T)
         a = self.mlp(torch.cat([g[..., None], f[..., None], v * q[:, None]], -1)).squeeze(-1).sigmoid()
-        return a, g, f, v, q
+        return a, g, f, v
 
 
 class CDD(nn.Module):
@@ -83,25 +85,33 @@ class CDD(nn.Module):
         with torch.no_grad():  # start spread out symmetrically around each clip (Deformable-DETR-like init)
             self.offsets.bias.copy_(torch.atanh(torch.linspace(-0.5, 0.5, points)))
 
+    def query_side(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, d) query -> (B, 2K): its share of the offset and weight logits (the linear maps of ``[x_i; q]``
+        split by input half, so the query's half is computed once per request, not once per clip)."""
+        d = q.shape[-1]
+        w = torch.cat([self.offsets.weight[:, d:], self.weights.weight[:, d:]])
+        return F.linear(q, w, torch.cat([self.offsets.bias, self.weights.bias]))
+
     def forward(
-        self, aligned: torch.Tensor, ctx: torch.Tensor, q: torch.Tensor, clip_mask: torch.Tensor
+        self, aligned: torch.Tensor, ctx: torch.Tensor, query: torch.Tensor, index: torch.Tensor, n: torch.Tensor
     ) -> torch.Tensor:
+        """aligned/ctx (B, T, d), the query's logits (B, 2K) (``query_side``), clip index (B, T) and valid
+        clips n (B, 1) (``clip_positions``)."""
         b, t, d = aligned.shape
-        inp = torch.cat([ctx, q[:, None].expand(-1, t, -1)], -1)  # (B, T, 2d)
-        delta = torch.tanh(self.offsets(inp)) * self.max_offset  # (B, T, K) clips
-        w = self.weights(inp).softmax(-1)  # (B, T, K)
-        index, _, n = clip_positions(clip_mask)
-        pos = torch.minimum(torch.maximum(index[..., None] + delta, torch.zeros_like(delta)), (n - 1)[..., None])
+        k = self.offsets.out_features
+        w_ctx = torch.cat([self.offsets.weight[:, :d], self.weights.weight[:, :d]])  # (2K, d)
+        logits = F.linear(ctx, w_ctx) + query[:, None]  # (B, T, 2K) = offsets([x_i; q]), weights([x_i; q])
+        delta = torch.tanh(logits[..., :k]) * self.max_offset  # (B, T, K) clips
+        w = logits[..., k:].softmax(-1)  # (B, T, K)
+        pos = torch.minimum((index[..., None] + delta).clamp_min(0.0), (n - 1)[..., None])
         lo = torch.floor(pos)
         hi = torch.minimum(lo + 1, (n - 1)[..., None])
         frac = (pos - lo).unsqueeze(-1)  # (B, T, K, 1)
         k = delta.shape[-1]
-
-        def take(idx: torch.Tensor) -> torch.Tensor:
-            flat = idx.reshape(b, t * k, 1).to(torch.long).expand(-1, -1, d)  # (B, T*K, d)
-            return aligned.gather(1, flat).reshape(b, t, k, d)
-
-        sampled = take(lo) * (1 - frac) + take(hi) * frac  # (B, T, K, d)
+        # both neighbours in one gather: (B, T*2K, d) rows of the aligned stream, then split
+        flat = torch.cat([lo, hi], -1).reshape(b, t * 2 * k, 1).to(torch.long).expand(-1, -1, d)
+        below, above = aligned.gather(1, flat).reshape(b, t, 2 * k, d).split(k, 2)
+        sampled = below * (1 - frac) + above * frac  # (B, T, K, d)
         return self.out((w.unsqueeze(-1) * sampled).sum(2))
 
 
@@ -134,6 +144,27 @@ class CDNetHead(MomentHead):
         self.sal = nn.Linear(d, 1)
         self.drop = nn.Dropout(cfg.get("dropout", 0.1))
 
+    def query_pos(self) -> torch.Tensor:
+        """(1, Q, d): each moment query's positional query, from its anchor centre (like the clips' positions)."""
+        return self.qpos(sine_embed(self.anchors[:, 0].sigmoid(), self.hidden))[None]
+
+    def query_side(
+        self, sentence: torch.Tensor, tokens: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Everything that depends on the query alone (xmr's serving split; exported in the query graph so that
+        it runs once per request, not once per window): QSD's projections, the query in the head's width, the
+        token memory entries, and the moment queries after the first decoder layer's self-attention."""
+        q_hat, t_hat = self.qsd.project_query(sentence, tokens)
+        q = self.sent_in(sentence)  # (B, d)
+        h = self.queries[None] + q[:, None]  # (B, Q, d): moment queries know the sentence
+        return {
+            "qsd_sentence": q_hat,  # (B, E)
+            "qsd_tokens": t_hat,  # (B, L, E)
+            **({"cdd_query": self.cdd.query_side(q)} if self.cdd is not None else {}),  # (B, 2K)
+            "token_states": self.tok_in(tokens) + self.type_emb[1],  # (B, L, d)
+            "moment_queries": self.decoder[0].attend_queries(h, self.query_pos()),  # (B, Q, d)
+        }
+
     def run(
         self,
         sent: torch.Tensor,
@@ -144,43 +175,43 @@ class CDNetHead(MomentHead):
     ) -> dict[str, Any]:
         """Everything ``localize`` and the losses need from the query tower's sentence (B, E) and tokens
         (B, L, E): per-layer (c, w) / logits, saliency, QSD terms."""
+        return self.windows(self.query_side(sent, toks, attention_mask), attention_mask, clips, clip_mask)
+
+    def windows(
+        self, query: dict[str, torch.Tensor], attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+    ) -> dict[str, Any]:
+        """``run`` from ``query_side``'s tensors: the part that sees the clips."""
         v = self.drop(self.clip_in(clips))  # (B, T, d)
-        a, g, f, v_hat, q_hat = self.qsd(clips, sent, toks, attention_mask)
+        q_hat = query["qsd_sentence"]
+        a, g, f, v_hat = self.qsd(clips, q_hat, query["qsd_tokens"], attention_mask)
         if not self.use_qsd:
             a = torch.ones_like(a)
         aligned, context = v * a[..., None], v * (1 - a[..., None])
-        q = self.sent_in(sent)  # (B, d)
         x = aligned + self.ctx_in(context) + self.corr_in(torch.stack([g, f], -1))  # correlations as features
+        index, frac, n = clip_positions(clip_mask)
         if self.cdd is not None:
-            x = x + self.cdd(aligned, aligned + context, q, clip_mask)
-        _, frac, _ = clip_positions(clip_mask)
+            x = x + self.cdd(aligned, aligned + context, query["cdd_query"], index, n)
         x = x + sine_embed(frac, self.hidden) + self.type_emb[0]
-        t = self.tok_in(toks) + self.type_emb[1]  # (B, L, d)
-        mem, mask = torch.cat([x, t], 1), torch.cat([clip_mask, attention_mask], 1)  # (B, T+L, d), (B, T+L)
+        mem = torch.cat([x, query["token_states"]], 1)  # (B, T+L, d)
+        mask = torch.cat([clip_mask, attention_mask], 1)  # (B, T+L)
         for blk in self.encoder:
             mem = blk(mem, mask)
         mem = self.enc_ln(mem)
         n_clips = clips.shape[1]
         sal = self.sal(mem[:, :n_clips]).squeeze(-1).masked_fill(clip_mask == 0, PAD_SALIENCY)  # (B, T)
-        h = self.queries[None] + self.sent_in(sent)[:, None]  # (B, Q, d): moment queries know the sentence
-        qpos = self.qpos(sine_embed(self.anchors[:, 0].sigmoid(), self.hidden))[None]  # (1, Q, d), like clips' pos
+        h, qpos = query["moment_queries"], self.query_pos()  # the first layer's self-attention is done
         layers = []
-        for layer in self.decoder:
-            h = layer(h, qpos, mem, mask)
+        for i, layer in enumerate(self.decoder):
+            h = layer.attend_memory(h, qpos, mem, mask) if i == 0 else layer(h, qpos, mem, mask)
             z = self.dec_ln(h)
             cw = (self.anchors[None] + self.span(z)).sigmoid()  # (B, Q, 2) (c, w) around each anchor
             layers.append((cw, self.cls(z)))  # (c, w), (B, Q, 2) fg/bg logits
         return {"layers": layers, "saliency": sal, "a": a, "g": g, "f": f, "v_hat": v_hat, "q_hat": q_hat}
 
-    def localize(
-        self,
-        sentence: torch.Tensor,
-        tokens: torch.Tensor,
-        attention_mask: torch.Tensor,
-        clips: torch.Tensor,
-        clip_mask: torch.Tensor,
+    def localize_windows(
+        self, query: dict[str, torch.Tensor], attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.run(sentence, tokens, attention_mask, clips, clip_mask)
+        out = self.windows(query, attention_mask, clips, clip_mask)
         cw, logits = out["layers"][-1]
         return cw_to_se(cw), logits.softmax(-1)[..., 0], out["saliency"]
 

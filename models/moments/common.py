@@ -121,10 +121,26 @@ class MomentHead(nn.Module):
         attention_mask: torch.Tensor,
         clips: torch.Tensor,
         clip_mask: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """sentence (B, E), tokens (B, L, E), attention_mask (B, L), clips (B, T, E), clip_mask (B, T)
-        -> spans (B, Q, 2), span_scores (B, Q), saliency (B, T) (bundle.MOMENT_HEAD_OUTPUTS)."""
-        raise NotImplementedError
+        -> spans (B, Q, 2), span_scores (B, Q), saliency (B, T) (bundle.MOMENT_HEAD_OUTPUTS).
+
+        A head overrides this, or ``query_side`` and ``localize_windows`` (whose composition it is)."""
+        query = self.query_side(sentence, tokens, attention_mask)
+        return self.localize_windows(query, attention_mask, clips, clip_mask)
+
+    def query_side(
+        self, sentence: torch.Tensor, tokens: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """What the window stage needs from the query alone, batch-first, by name: the query graph's outputs
+        besides ``sentence`` (bundle.MOMENT_QUERY), computed once per request instead of once per window."""
+        return {"sentence": sentence, "tokens": tokens}
+
+    def localize_windows(
+        self, query: dict[str, torch.Tensor], attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``localize`` from ``query_side``'s tensors (bundle.MOMENT_HEAD, the graph run on every window)."""
+        return self.localize(query["sentence"], query["tokens"], attention_mask, clips, clip_mask)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -47,8 +47,15 @@ class DecoderLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
 
     def forward(self, x: torch.Tensor, qpos: torch.Tensor, mem: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.attend_memory(self.attend_queries(x, qpos), qpos, mem, mask)
+
+    def attend_queries(self, x: torch.Tensor, qpos: torch.Tensor) -> torch.Tensor:
+        """The self-attention among the moment queries: in the first layer it depends on the query alone."""
         y = self.ln1(x) + qpos
-        x = x + self.self_attn(y, y, torch.ones_like(x[..., 0]))
+        return x + self.self_attn(y, y, torch.ones_like(x[..., 0]))
+
+    def attend_memory(self, x: torch.Tensor, qpos: torch.Tensor, mem: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Cross-attention to the memory (clips and query tokens), then the MLP."""
         x = x + self.cross(self.ln2(x) + qpos, mem, mask)
         return x + self.mlp(self.ln3(x))
 

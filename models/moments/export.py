@@ -1,12 +1,13 @@
 """ONNX export of a moment head as two graphs, checked against torch on videos of different lengths.
 
-bundle.MOMENT_QUERY: MOMENT_QUERY_INPUTS (input_ids, attention_mask (B, L) int64) -> MOMENT_QUERY_OUTPUTS
-(sentence (B, E), tokens (B, L, E)): the frozen query tower, run once per request.
-bundle.MOMENT_HEAD: MOMENT_HEAD_INPUTS (sentence, tokens, attention_mask, clips (B, T, E) float32, clip_mask
-(B, T) int64) -> MOMENT_HEAD_OUTPUTS (spans (B, Q, 2), span_scores (B, Q), saliency (B, T)), run on every
-clip window of every video. Batch, tokens and clips are dynamic. Traced on one shape and checked, end to
-end (query graph, then head graph), on another (more videos, longer and padded), so a length baked into
-either graph fails the check.
+bundle.MOMENT_QUERY: MOMENT_QUERY_INPUTS (input_ids, attention_mask (B, L) int64) -> sentence (B, E) and the
+head's query side (``MomentHead.query_side``: by default tokens (B, L, E); cdnet's projections of both):
+the frozen query tower and everything that depends on the query alone, run once per request.
+bundle.MOMENT_HEAD: the query side's tensors by name + WINDOW_FEEDS (attention_mask, clips (B, T, E)
+float32, clip_mask (B, T) int64) -> MOMENT_HEAD_OUTPUTS (spans (B, Q, 2), span_scores (B, Q), saliency
+(B, T)), run on every clip window of every video (bundle/moment_graphs.py runs the two). Batch, tokens
+and clips are dynamic. Traced on one shape and checked, end to end (query graph, then head graph), on
+another (more videos, longer and padded), so a length baked into either graph fails the check.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from torch import nn
 
 from bundle import (
     MOMENT_HEAD,
-    MOMENT_HEAD_INPUTS,
     MOMENT_HEAD_OUTPUTS,
     MOMENT_QUERY,
     MOMENT_QUERY_INPUTS,
-    MOMENT_QUERY_OUTPUTS,
+    MOMENT_QUERY_SENTENCE,
     TOKENIZER,
+    WINDOW_FEEDS,
 )
+from bundle.moment_graphs import contract_errors, run_query, run_windows
 from models.moments.batching import inputs
 from models.moments.common import MomentHead
 from models.moments.heads import load_head
@@ -54,22 +56,56 @@ def seeded_clips(lengths: list[int], dim: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-class _Windows(nn.Module):
-    """The head's window stage alone (``MomentHead.localize``), for tracing."""
+class _Query(nn.Module):
+    """The query graph: the frozen text tower, then the head's query side (``MomentHead.query_side``)."""
 
-    def __init__(self, head: MomentHead) -> None:
+    def __init__(self, head: MomentHead, names: list[str]) -> None:
         super().__init__()
-        self.head = head
+        self.head, self.names = head, names
 
-    def forward(
-        self,
-        sentence: torch.Tensor,
-        tokens: torch.Tensor,
-        attention_mask: torch.Tensor,
-        clips: torch.Tensor,
-        clip_mask: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.head.localize(sentence, tokens, attention_mask, clips, clip_mask)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        sentence, tokens = self.head.text(input_ids, attention_mask)
+        out = {MOMENT_QUERY_SENTENCE: sentence} | self.head.query_side(sentence, tokens, attention_mask)
+        return tuple(out[n] for n in self.names)
+
+
+class _Windows(nn.Module):
+    """The window graph: the head's window stage (``MomentHead.localize_windows``) on the query side's tensors."""
+
+    def __init__(self, head: MomentHead, names: list[str]) -> None:
+        super().__init__()
+        self.head, self.names = head, names
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        *query, attention_mask, clips, clip_mask = args
+        return self.head.localize_windows(dict(zip(self.names, query, strict=True)), attention_mask, clips, clip_mask)
+
+
+@torch.no_grad()
+def query_axes(head: MomentHead, tok: Any) -> dict[str, dict[int, str]]:
+    """Each query-side output's dynamic axes ({0: "batch"}, and 1: "tokens" where it has one per token),
+    found by running the query side on two batches that differ in size and token count."""
+    shapes = []
+    for texts in (TRACE_TEXTS, CHECK_TEXTS):
+        b = inputs(tok, texts, seeded_clips([2] * len(texts), head.dim, 0))
+        sentence, tokens = head.text(b["input_ids"], b["attention_mask"])
+        out = {MOMENT_QUERY_SENTENCE: sentence} | head.query_side(sentence, tokens, b["attention_mask"])
+        shapes.append(({k: tuple(v.shape) for k, v in out.items()}, b["input_ids"].shape))
+    (one, (b1, l1)), (two, (b2, l2)) = shapes
+    axes: dict[str, dict[int, str]] = {}
+    for name, s1 in one.items():
+        s2, ax = two[name], {}
+        for i, (d1, d2) in enumerate(zip(s1, s2, strict=True)):
+            if (d1, d2) == (b1, b2) and i == 0:
+                ax[i] = "batch"
+            elif (d1, d2) == (l1, l2):
+                ax[i] = "tokens"
+            elif d1 != d2:
+                raise ExportMismatch(f"query-side output {name!r}: axis {i} varies ({d1} vs {d2}) unlike batch/tokens")
+        if ax.get(0) != "batch":
+            raise ExportMismatch(f"query-side output {name!r} {s1} is not batch-first")
+        axes[name] = ax
+    return axes
 
 
 def export_onnx(head: MomentHead, tok: Any, out_dir: Path, atol: float = 1e-4) -> float:
@@ -80,28 +116,32 @@ def export_onnx(head: MomentHead, tok: Any, out_dir: Path, atol: float = 1e-4) -
     example = inputs(tok, TRACE_TEXTS, seeded_clips([24, 17], head.dim, 0))
     ids, mask = example["input_ids"], example["attention_mask"]
     tokens = {0: "batch", 1: "tokens"}
+    q_axes = query_axes(head, tok)
+    names = list(q_axes)  # sentence first, then the head's query-side tensors
     torch.onnx.export(
-        head.text,
+        _Query(head, names).eval(),
         (ids, mask),
         str(out_dir / MOMENT_QUERY),
         dynamo=False,
         input_names=list(MOMENT_QUERY_INPUTS),
-        output_names=list(MOMENT_QUERY_OUTPUTS),
+        output_names=names,
         opset_version=OPSET,
-        dynamic_axes={"input_ids": tokens, "attention_mask": tokens, "sentence": {0: "batch"}, "tokens": tokens},
+        dynamic_axes={"input_ids": tokens, "attention_mask": tokens} | q_axes,
     )
     with torch.no_grad():
-        sentence, toks = head.text(ids, mask)
-    axes = {"sentence": {0: "batch"}, "tokens": tokens, "attention_mask": tokens}
+        outputs = dict(zip(names, _Query(head, names).eval()(ids, mask), strict=True))
+    window_names = _query_side_names(head, tok)  # the sentence only where the window stage takes it
+    query = tuple(outputs[n] for n in window_names)
+    axes = {n: q_axes[n] for n in window_names} | {"attention_mask": tokens}
     axes |= {"clips": {0: "batch", 1: "clips"}, "clip_mask": {0: "batch", 1: "clips"}}
     axes |= {"spans": {0: "batch"}, "span_scores": {0: "batch"}, "saliency": {0: "batch", 1: "clips"}}
     torch.onnx.export(
-        _Windows(head).eval(),  # export restores the module's mode afterwards: a train-mode wrapper would leave
-        # the head in train mode (dropout on) for the check below
-        (sentence, toks, mask, example["clips"], example["clip_mask"]),
+        _Windows(head, window_names).eval(),  # export restores the module's mode afterwards: a train-mode
+        # wrapper would leave the head in train mode (dropout on) for the check below
+        (*query, mask, example["clips"], example["clip_mask"]),
         str(out_dir / MOMENT_HEAD),
         dynamo=False,
-        input_names=list(MOMENT_HEAD_INPUTS),
+        input_names=[*window_names, *WINDOW_FEEDS],  # inputs the window stage ignores are pruned
         output_names=list(MOMENT_HEAD_OUTPUTS),
         opset_version=OPSET,
         dynamic_axes=axes,
@@ -112,21 +152,20 @@ def export_onnx(head: MomentHead, tok: Any, out_dir: Path, atol: float = 1e-4) -
     return err
 
 
+@torch.no_grad()
+def _query_side_names(head: MomentHead, tok: Any) -> list[str]:
+    b = inputs(tok, TRACE_TEXTS[:1], seeded_clips([2], head.dim, 0))
+    sentence, tokens = head.text(b["input_ids"], b["attention_mask"])
+    return list(head.query_side(sentence, tokens, b["attention_mask"]))
+
+
 def run_graphs(query: Any, windows: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     """The two ONNX Runtime sessions in a row on forward inputs (names as MOMENT_QUERY_INPUTS + clips,
-    clip_mask): what the service computes, as one function for the export check and the tests."""
-    sentence, tokens = query.run(list(MOMENT_QUERY_OUTPUTS), {k: feeds[k] for k in MOMENT_QUERY_INPUTS})
-    every = dict(
-        zip(
-            MOMENT_HEAD_INPUTS,
-            (sentence, tokens, feeds["attention_mask"], feeds["clips"], feeds["clip_mask"]),
-            strict=True,
-        )
-    )
-    wanted = {i.name for i in windows.get_inputs()}  # a head that ignores an input has it pruned
-    return [
-        np.asarray(o) for o in windows.run(list(MOMENT_HEAD_OUTPUTS), {k: v for k, v in every.items() if k in wanted})
-    ]
+    clip_mask): what the service computes (bundle.moment_graphs), for the export check and the tests."""
+    if errors := contract_errors(query, windows):
+        raise ExportMismatch("; ".join(errors))
+    side = run_query(query, feeds["input_ids"], feeds["attention_mask"])
+    return run_windows(windows, side, feeds["clips"], feeds["clip_mask"])
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
+from bundle import MOMENT_QUERY_SENTENCE
 from service.api.routes.moments import add_moments
 from service.metrics import Metrics
 from service.remote_moments import RemoteMoments
@@ -42,7 +43,7 @@ def encode_and_rank(
     with metrics.stage("encode"):
         if req.moments_per_hit and remote is None and head is not None and head.shares_encoder:
             query_inputs = head.encode_query(req.query)  # one text-tower pass for the search and the moments
-            vec = query_inputs["sentence"]
+            vec = query_inputs[MOMENT_QUERY_SENTENCE]
         else:
             vec = live.encoder.encode([req.query])
     return rank(live, req, vec, metrics, t0, remote, query_inputs)

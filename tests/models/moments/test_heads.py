@@ -52,6 +52,33 @@ def test_onnx_export_matches_torch(name: str, setup, tmp_path: Path) -> None:  #
     assert export_onnx(head, tok, tmp_path, atol=1e-4) <= 1e-4  # query graph then head graph, end to end
 
 
+def test_cdnet_query_side_runs_in_the_query_graph_and_once_per_request(setup, tmp_path: Path) -> None:  # noqa: ANN001
+    """cdnet's window graph takes its query-side tensors (not the sentence and tokens it would have to
+    project again per window), and a batch-1 query repeated per window gives each window's own answer."""
+    import onnxruntime as ort
+
+    from bundle import MOMENT_HEAD, MOMENT_QUERY
+    from bundle.moment_graphs import run_query, run_windows
+
+    tower, tok, qs, feats = setup
+    torch.manual_seed(0)
+    head = build_head(head_config("cdnet", **SMALL), tower).eval()
+    export_onnx(head, tok, tmp_path)
+    query, windows = (ort.InferenceSession(str(tmp_path / n)) for n in (MOMENT_QUERY, MOMENT_HEAD))
+    w_in = {i.name for i in windows.get_inputs()}
+    assert {"qsd_sentence", "qsd_tokens", "cdd_query", "token_states", "moment_queries"} <= w_in
+    assert not {"sentence", "tokens", "input_ids"} & w_in
+    vids = [feats[q.vid] for q in qs[:3]]
+    batch = inputs(tok, [qs[0].query] * 3, vids)  # one query, three windows
+    with torch.no_grad():
+        want = [o.numpy() for o in head(**batch)]
+    side = run_query(query, batch["input_ids"][:1].numpy(), batch["attention_mask"][:1].numpy())
+    assert all(len(v) == 1 for v in side.values())  # computed once, batch 1
+    got = run_windows(windows, side, batch["clips"].numpy(), batch["clip_mask"].numpy())
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape and abs(g - w).max() <= 1e-4
+
+
 @pytest.mark.parametrize("name", ["span_regression", "cdnet"])
 def test_trained_head_beats_trivial_predictors(name: str, setup) -> None:  # noqa: ANN001
     tower, tok, _, _ = setup
