@@ -4,7 +4,8 @@ Settings are built once, here, as a ``Settings`` object (pydantic-settings: ``XM
 variables and defaults, with the command-line options on top) and handed to ``create_app``. With
 one worker uvicorn runs that app object. Several worker processes cannot share an object: uvicorn
 then needs an import string, so ``run`` writes the same settings into the environment
-(``settings_env``) and each worker rebuilds them with ``service.main:app_from_env``.
+(``settings_env``) and each worker rebuilds them with ``service.worker:app_from_env``. Either way the
+bundles start loading in a background thread before FastAPI is imported (``BundleStore.start_refresh``).
 """
 
 from __future__ import annotations
@@ -31,15 +32,19 @@ def run(settings: Settings, log_level: str = "info", workers: int = 1) -> None:
 
     # ws="none": the app has no websocket routes, and importing a websocket library costs cold start.
     if workers == 1:
+        from service.store import BundleStore  # NumPy, ONNX Runtime, FAISS: what loading needs
+
+        store = BundleStore.from_settings(settings).start_refresh()  # loads while the web stack imports
         from service.main import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, ws="none")
+        app = create_app(settings, store)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, ws="none")
         return
     # The supervising process only starts and watches the workers: it never imports the app (about a
     # CPU second of FastAPI, ONNX Runtime and FAISS), each worker does.
     os.environ.update(settings_env(settings))  # the worker processes inherit it
     uvicorn.run(
-        "service.main:app_from_env",
+        "service.worker:app_from_env",
         factory=True,
         host=settings.host,
         port=settings.port,

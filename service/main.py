@@ -29,15 +29,16 @@ def telemetry(on: bool) -> TelemetryConfig:
     return {"tracing": on, "metrics": on, "logs": on, "operation_spans": on}
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, store: BundleStore | None = None) -> FastAPI:
+    """The app for ``settings``. ``store``: one whose loading began earlier (``BundleStore.start_refresh``,
+    as ``xmr serve`` does while this module imports); by default the app makes its own at start-up."""
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = BundleStore(
-            settings.root, settings.onnx_threads, settings.verify_checksums, settings.default_collection
-        )
-        await asyncio.to_thread(store.refresh)
+        nonlocal store
+        store = store or BundleStore.from_settings(settings)
+        await asyncio.to_thread(store.refresh)  # waits for a background refresh that holds the lock
         app.state.store = store
         metrics.watch(store)
         poller = asyncio.create_task(store.poll(settings.poll_seconds)) if settings.poll_seconds > 0 else None
@@ -95,5 +96,6 @@ def remote_moments(settings: Settings) -> RemoteMoments | None:
 
 
 def app_from_env() -> FastAPI:
-    """uvicorn factory: ``uvicorn --factory service.main:app_from_env``."""
+    """uvicorn factory: ``uvicorn --factory service.main:app_from_env`` (``xmr serve --workers N`` uses
+    service.worker's, which starts loading the bundles before importing this module)."""
     return create_app(get_settings())

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bundle
 from service.encoder import QueryEncoder
@@ -27,6 +27,9 @@ from service.moments import MomentHead, load_moment_head
 from service.rerank import Reranker
 from service.searcher import Searcher
 from xmr.errors import BundleError, NotFound, NotReady
+
+if TYPE_CHECKING:
+    from service.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,27 @@ class BundleStore:
         self.default_collection = default_collection
         self._state = Snapshot()
         self._refreshing = threading.Lock()  # one writer at a time; readers never wait
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BundleStore:
+        return cls(settings.root, settings.onnx_threads, settings.verify_checksums, settings.default_collection)
+
+    def start_refresh(self) -> BundleStore:
+        """Start the first ``refresh`` in a background thread and return at once (cold start).
+
+        ONNX Runtime's session set-up, the checksums and the probes run mostly outside the GIL, so the
+        bundles load on a second core while the web stack (FastAPI, pydantic, uvicorn) is still being
+        imported. The app's own ``refresh`` at start-up then waits on the lock for this one and finds
+        every collection loaded; whichever of the two runs first, the result is the same.
+        """
+        threading.Thread(target=self._refresh_logged, name="xmr-preload", daemon=True).start()
+        return self
+
+    def _refresh_logged(self) -> None:
+        try:
+            self.refresh()
+        except Exception:  # the app's start-up refresh retries, and raises in its own thread
+            log.exception("background bundle load failed")
 
     def snapshot(self) -> Snapshot:
         """The current state; take it once per request and read only it."""
