@@ -107,6 +107,7 @@ class BundleStore:
         self.default_collection = default_collection
         self._state = Snapshot()
         self._refreshing = threading.Lock()  # one writer at a time; readers never wait
+        self.preload: threading.Thread | None = None  # the background first load (``start_refresh``)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BundleStore:
@@ -120,7 +121,8 @@ class BundleStore:
         imported. The app's own ``refresh`` at start-up then waits on the lock for this one and finds
         every collection loaded; whichever of the two runs first, the result is the same.
         """
-        threading.Thread(target=self._refresh_logged, name="xmr-preload", daemon=True).start()
+        self.preload = threading.Thread(target=self._refresh_logged, name="xmr-preload", daemon=True)
+        self.preload.start()
         return self
 
     def _refresh_logged(self) -> None:

@@ -68,3 +68,14 @@ def test_collections_appearing_while_requests_read_the_store(bundle_root: Path, 
     if errors:
         raise errors[0]
     assert sorted(store.live) == ["demo", *(f"extra{i}" for i in range(6))]
+
+
+def test_a_background_first_load_serves_and_the_start_up_refresh_does_not_load_again(bundle_root: Path) -> None:
+    """``start_refresh`` (xmr serve's cold start) loads every collection in its thread; the app's own
+    refresh afterwards finds nothing to load, and serves the very objects the thread loaded."""
+    store = BundleStore(bundle_root).start_refresh()
+    store.preload.join(timeout=60)
+    loaded = store.get("demo")
+    assert store.refresh() == []  # nothing changed: no second load of the same version
+    assert store.get("demo") is loaded
+    assert loaded.searcher.item_by_id(loaded.searcher.items([0])[0].id) is not None
