@@ -220,13 +220,16 @@ class MomentHead:
         ``query_inputs``: ``encode_query(query)`` when the caller has it already.
         """
         near = focus or [None] * len(videos)
+        counts = [self.clips.count(row) for row, _ in videos]
         plan = [
             (v, a, b)
-            for v, ((row, _), f) in enumerate(zip(videos, near, strict=True))
-            for a, b in windows_near(self.clips.count(row), self.span, f, self.clip_rate)
+            for v, (n, f) in enumerate(zip(counts, near, strict=True))
+            for a, b in windows_near(n, self.span, f, self.clip_rate)
         ]
-        merge = [_Merge(self.clips.count(row), dur, self.clip_rate, saliency) for row, dur in videos]
         feeds = (query_inputs or self.encode_query(query)) if plan else {}
+        if not saliency and len(plan) == len(videos) <= MAX_WINDOWS:  # a page of search hits: one window each
+            return self._localize_single(feeds, videos, counts, plan, k)
+        merge = [_Merge(n, dur, self.clip_rate, saliency) for n, (_, dur) in zip(counts, videos, strict=True)]
         for c in range(0, len(plan), MAX_WINDOWS):
             chunk = plan[c : c + MAX_WINDOWS]
             spans, scores, sal = self._run_windows(feeds, [(videos[v][0], a, b) for v, a, b in chunk])
@@ -237,6 +240,30 @@ class MomentHead:
             for j, (v, a, b) in enumerate(chunk):
                 merge[v].add(a, b, secs[j], scores[j], sal[j, : b - a])
         return [m.result(min(k, max(m.n_clips, 1))) for m in merge]
+
+    def _localize_single(
+        self,
+        feeds: dict[str, np.ndarray],
+        videos: list[tuple[int, float]],
+        counts: list[int],
+        plan: list[tuple[int, int, int]],
+        k: int,
+    ) -> list[Localized]:
+        """``localize`` without saliency when every video is one window (search hits on short videos, or long
+        ones focused on one window): one ONNX call, then each video's spans ranked and NMS'd in plain floats,
+        with no per-video arrays. Equal to the general path (tests/service/test_moments_merge.py)."""
+        spans, scores, _ = self._run_windows(feeds, [(videos[v][0], a, b) for v, a, b in plan])
+        starts, stops = np.array([a for _, a, _ in plan]), np.array([b for _, _, b in plan])
+        ends = np.array([_Merge.video_end(counts[v], videos[v][1], self.clip_rate) for v, _, _ in plan])
+        secs = to_seconds(spans, starts, stops - starts, self.clip_rate, ends)  # (B, Q, 2)
+        scores = np.where(secs[..., 1] - secs[..., 0] > 1e-6, scores, -np.inf)
+        order = np.lexsort((secs[..., 0], -scores)).tolist()  # per window: by score desc, then start asc
+        out = []  # plan[v] is video v's one window
+        for v, (sv, scv, ov) in enumerate(zip(secs.tolist(), scores.tolist(), order, strict=True)):
+            kept = _greedy_floats(sv, ov, min(k, max(counts[v], 1)), NMS_IOU)
+            found = [Span(sv[i][0], sv[i][1], scv[i]) for i in kept if scv[i] > -np.inf]
+            out.append(Localized(found, _NONE, self.clip_rate, videos[v][1]))
+        return out
 
     def _run_windows(self, query: dict[str, np.ndarray], chunk: list[tuple[int, int, int]]) -> list[np.ndarray]:
         """One ONNX call over ``(row, a, b)`` windows, clips padded to the longest with a mask."""
@@ -257,11 +284,16 @@ class _Merge:
 
     def __init__(self, n_clips: int, duration: float, clip_rate: float, saliency: bool = True) -> None:
         self.n_clips, self.clip_rate, self.duration = n_clips, clip_rate, duration
-        self.end = min(duration, n_clips / clip_rate) if duration > 0 else n_clips / clip_rate
+        self.end = self.video_end(n_clips, duration, clip_rate)
         self.spans: list[np.ndarray] = []  # each (Q, 2) seconds
         self.scores: list[np.ndarray] = []  # each (Q,); -inf for spans that lie past the video's end
         self.sal_sum = np.zeros(n_clips if saliency else 0, np.float64)
         self.sal_n = np.zeros(n_clips if saliency else 0, np.int64)
+
+    @staticmethod
+    def video_end(n_clips: int, duration: float, clip_rate: float) -> float:
+        """Seconds where the video's moments must end: its duration, or its clips' end if shorter or unknown."""
+        return min(duration, n_clips / clip_rate) if duration > 0 else n_clips / clip_rate
 
     def add(self, a: int, b: int, secs: np.ndarray, scores: np.ndarray, saliency: np.ndarray) -> None:
         """Window ``[a, b)``: spans (Q, 2) in the video's seconds, scores (Q,), saliency (b - a,)."""

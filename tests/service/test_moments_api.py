@@ -12,12 +12,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 import bundle
+from service.moments import MomentHead
 from service.store import LoadedBundle
 from tests.service.test_api import client_for
 from tests.standin_moment_head import republish_with_head
@@ -241,3 +243,64 @@ def test_openapi_documents_moments(client: TestClient) -> None:
     assert schemas["MomentsRequest"]["examples"][0]["video_id"] == "vid00042"
     assert {"start", "end", "score"} <= set(schemas["Moment"]["properties"])
     assert "moments" in schemas["SearchRequest"]["properties"] and "moments" in schemas["Hit"]["properties"]
+
+
+def one_window_each(head: MomentHead, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every demo video one window of ``head`` (this bundle's span of 6 clips cuts them in several) and
+    count the calls of the one-window fast path, so a test knows which path it compared."""
+    monkeypatch.setattr(head, "span", 64)
+    calls: list[int] = []
+    single = head._localize_single
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return single(*args, **kwargs)
+
+    monkeypatch.setattr(head, "_localize_single", counted)
+    return calls
+
+
+def test_one_window_fast_path_equals_the_general_merge(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Search hits (no saliency, one window per video) skip the per-video merge; their moments must be the
+    general path's (saliency on) exactly, for every k, including k beyond the head's candidates."""
+    head = live_of(client).moments
+    assert head is not None
+    calls = one_window_each(head, monkeypatch)
+    items = live_of(client).searcher.items(list(range(12)))
+    videos = [(row, it.duration) for row, it in sorted(items.items()) if it.modality == "video"]
+    for query in ("a red 7 moves left", "a blue 3 appears, then a green 1 moves up", "x"):
+        for k in (1, 3, 50):
+            fast = head.localize(query, videos, k, saliency=False)
+            general = head.localize(query, videos, k, saliency=True)
+            assert [f.moments for f in fast] == [g.moments for g in general]
+            assert all(len(f.saliency) == 0 for f in fast)
+    assert len(calls) == 9  # every saliency=False call took the fast path
+
+
+def test_fast_path_equals_the_general_merge_on_overlapping_spans(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same check where NMS has work to do: the head's output replaced by seeded random spans (many
+    overlapping by IoU > 0.5, tied scores, spans past the video's end), the same for both paths."""
+    head = live_of(client).moments
+    assert head is not None
+    calls = one_window_each(head, monkeypatch)
+    items = live_of(client).searcher.items(list(range(12)))
+    videos = [(row, it.duration) for row, it in sorted(items.items()) if it.modality == "video"]
+
+    def fake_run(query: dict[str, np.ndarray], chunk: list[tuple[int, int, int]]) -> list[np.ndarray]:
+        rng = np.random.default_rng([row for row, _, _ in chunk])
+        centre = np.concatenate([rng.uniform(0.4, 0.6, (len(chunk), 15)), rng.uniform(0, 1.1, (len(chunk), 5))], 1)
+        width = rng.uniform(0.2, 0.5, (len(chunk), 20))  # the 15 clustered ones overlap each other heavily
+        spans = np.stack([centre - width / 2, centre + width / 2], -1).clip(0, 1.2).astype(np.float32)
+        scores = rng.choice([0.1, 0.5, 0.5, 0.9], (len(chunk), 20)).astype(np.float32)  # ties
+        return [spans, scores, np.zeros((len(chunk), max(b - a for _, a, b in chunk)), np.float32)]
+
+    monkeypatch.setattr(head, "_run_windows", fake_run)
+    for k in (1, 3, 7, 50):
+        fast = head.localize(QUERY, videos, k, saliency=False)
+        general = head.localize(QUERY, videos, k, saliency=True)
+        assert [f.moments for f in fast] == [g.moments for g in general]
+    assert len(calls) == 4
+    caps = [min(20, head.clips.count(row)) for row, _ in videos]
+    assert any(len(f.moments) < cap for f, cap in zip(fast, caps, strict=True))  # NMS had spans to drop
