@@ -227,7 +227,7 @@ class MomentHead:
             for a, b in windows_near(n, self.span, f, self.clip_rate)
         ]
         feeds = (query_inputs or self.encode_query(query)) if plan else {}
-        if not saliency and len(plan) == len(videos) <= MAX_WINDOWS:  # a page of search hits: one window each
+        if not saliency and plan and len(plan) == len(videos) <= MAX_WINDOWS:  # search hits: one window each
             return self._localize_single(feeds, videos, counts, plan, k)
         merge = [_Merge(n, dur, self.clip_rate, saliency) for n, (_, dur) in zip(counts, videos, strict=True)]
         for c in range(0, len(plan), MAX_WINDOWS):
@@ -251,7 +251,7 @@ class MomentHead:
     ) -> list[Localized]:
         """``localize`` without saliency when every video is one window (search hits on short videos, or long
         ones focused on one window): one ONNX call, then each video's spans ranked and NMS'd in plain floats,
-        with no per-video arrays. Equal to the general path (tests/service/test_moments_merge.py)."""
+        with no per-video arrays. Equal to the general path (tests/service/test_moments_api.py)."""
         spans, scores, _ = self._run_windows(feeds, [(videos[v][0], a, b) for v, a, b in plan])
         starts, stops = np.array([a for _, a, _ in plan]), np.array([b for _, _, b in plan])
         ends = np.array([_Merge.video_end(counts[v], videos[v][1], self.clip_rate) for v, _, _ in plan])

@@ -275,6 +275,7 @@ def test_one_window_fast_path_equals_the_general_merge(client: TestClient, monke
             assert [f.moments for f in fast] == [g.moments for g in general]
             assert all(len(f.saliency) == 0 for f in fast)
     assert len(calls) == 9  # every saliency=False call took the fast path
+    assert head.localize(QUERY, [], 3, saliency=False) == head.localize(QUERY, [], 3) == []  # a page of images
 
 
 def test_fast_path_equals_the_general_merge_on_overlapping_spans(
@@ -304,3 +305,12 @@ def test_fast_path_equals_the_general_merge_on_overlapping_spans(
     assert len(calls) == 4
     caps = [min(20, head.clips.count(row)) for row, _ in videos]
     assert any(len(f.moments) < cap for f, cap in zip(fast, caps, strict=True))  # NMS had spans to drop
+
+
+def test_search_with_moments_whose_hits_are_all_images(client: TestClient) -> None:
+    """No video hit, no head call: a page of images answers 200 with no moments (it crashed once the
+    one-window fast path took an empty page)."""
+    r = client.post("/v1/search", json={"query": QUERY, "k": 5, "modality": "image", "moments": True})
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert hits and all(h["modality"] == "image" and h["moments"] is None for h in hits)
