@@ -107,7 +107,6 @@ class CDD(nn.Module):
         lo = torch.floor(pos)
         hi = torch.minimum(lo + 1, (n - 1)[..., None])
         frac = (pos - lo).unsqueeze(-1)  # (B, T, K, 1)
-        k = delta.shape[-1]
         # both neighbours in one gather: (B, T*2K, d) rows of the aligned stream, then split
         flat = torch.cat([lo, hi], -1).reshape(b, t * 2 * k, 1).to(torch.long).expand(-1, -1, d)
         below, above = aligned.gather(1, flat).reshape(b, t, 2 * k, d).split(k, 2)
