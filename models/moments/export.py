@@ -194,10 +194,11 @@ def export_moment_head(run_dir: Path, out_dir: Path, atol: float = 1e-4) -> dict
     head = load_head(run_dir)
     tok = load_tokenizer(run_dir / TOKENIZER)
     err = export_onnx(head, tok, out_dir, atol)
-    log.info("exported %s head to %s (max |onnx - torch| = %.2e)", head.cfg["head"], out_dir / MOMENT_HEAD, err)
     cfg = head.cfg
+    name = str(cfg.get("config", cfg["head"]))  # the config trained (cdnet_serve is a size of cdnet)
+    log.info("exported the %s moment head to %s (max |onnx - torch| = %.2e)", name, out_dir / MOMENT_HEAD, err)
     return {
-        "name": str(cfg.get("config", cfg["head"])),  # the config trained (cdnet_serve is a size of cdnet)
+        "name": name,
         "span_clips": int(cfg["span_clips"]),
         "clip_rate": float(cfg["clip_rate"]),
         "onnx_max_abs_diff": err,
