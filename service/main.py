@@ -33,11 +33,11 @@ def create_app(settings: Settings | None = None, store: BundleStore | None = Non
     """The app for ``settings``. ``store``: one whose loading began earlier (``BundleStore.start_refresh``,
     as ``xmr serve`` does while this module imports); by default the app makes its own at start-up."""
     settings = settings or get_settings()
+    preloaded = [store] if store else []  # the first start-up only: a later one (restart) loads afresh
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        nonlocal store
-        store = store or BundleStore.from_settings(settings)
+        store = preloaded.pop() if preloaded else BundleStore.from_settings(settings)
         await asyncio.to_thread(store.refresh)  # waits for a background refresh that holds the lock
         app.state.store = store
         metrics.watch(store)

@@ -79,3 +79,19 @@ def test_a_background_first_load_serves_and_the_start_up_refresh_does_not_load_a
     assert store.refresh() == []  # nothing changed: no second load of the same version
     assert store.get("demo") is loaded
     assert loaded.searcher.item_by_id(loaded.searcher.items([0])[0].id) is not None
+
+
+def test_an_app_started_twice_does_not_reuse_the_store_its_first_shutdown_closed(bundle_root: Path) -> None:
+    """A preloaded store serves the first start-up only; the second gets its own, and searches work."""
+    from fastapi.testclient import TestClient
+
+    from service.config import Settings
+    from service.main import create_app
+
+    app = create_app(Settings(root=bundle_root, poll_seconds=0), BundleStore(bundle_root).start_refresh())
+    for query in ("a red 7 moves left", "a blue 3 appears"):
+        with TestClient(app) as c:
+            r = c.post("/v1/search", json={"query": query, "k": 3})
+            assert r.status_code == 200, r.text
+            item = c.get(f"/v1/items/{r.json()['hits'][0]['id']}")  # reads items.sqlite: closed at shutdown
+            assert item.status_code == 200, item.text
