@@ -19,7 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.harness import free_port, start_server, stop  # noqa: E402
+from tests.harness import free_port, start_server, stop, worker_pids  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = "a red 7 moves left, then a blue 3 appears"
@@ -126,10 +126,9 @@ def cold_start(root: Path, workers: int) -> tuple[float, float]:
 
 
 def worker_memory(server_pid: int) -> list[tuple[float, float]]:
-    """(RSS MiB, PSS MiB) of each process answering requests: uvicorn's worker processes (spawned
-    children), or the server itself when it runs one worker."""
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    pids = [int(p) for p in children if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()] or [server_pid]
+    """(RSS MiB, PSS MiB) of each process answering requests: uvicorn's worker processes, or the server
+    itself when it runs one worker."""
+    pids = worker_pids(server_pid) or [server_pid]
     out = []
     for pid in pids:
         lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]

@@ -4,13 +4,18 @@ Settings are built once, here, as a ``Settings`` object (pydantic-settings: ``XM
 variables and defaults, with the command-line options on top) and handed to ``create_app``. With
 one worker uvicorn runs that app object. Several worker processes cannot share an object: uvicorn
 then needs an import string, so ``run`` writes the same settings into the environment
-(``settings_env``) and each worker rebuilds them with ``service.worker:app_from_env``. Either way the
-bundles start loading in a background thread before FastAPI is imported (``BundleStore.start_refresh``).
+(``settings_env``) and each worker rebuilds them with ``service.worker:app_from_env``. On Linux the
+workers are forked from the supervisor after it imported the web stack (``fork_workers_preimported``),
+so they skip most of the imports. Either way each process's bundles start loading in a background
+thread before FastAPI is built (``BundleStore.start_refresh``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -40,9 +45,8 @@ def run(settings: Settings, log_level: str = "info", workers: int = 1) -> None:
         app = create_app(settings, store)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, ws="none")
         return
-    # The supervising process only starts and watches the workers: it never imports the app (about a
-    # CPU second of FastAPI, ONNX Runtime and FAISS), each worker does.
     os.environ.update(settings_env(settings))  # the worker processes inherit it
+    fork_workers_preimported()
     uvicorn.run(
         "service.worker:app_from_env",
         factory=True,
@@ -52,6 +56,56 @@ def run(settings: Settings, log_level: str = "info", workers: int = 1) -> None:
         workers=workers,
         ws="none",
     )
+
+
+# What the supervisor imports before it forks the workers: the web stack, most of a worker's start-up,
+# none of which starts a thread. ONNX Runtime starts a native thread at import, and forking a process
+# with threads can leave a child waiting forever on a lock that thread held, so it, FAISS and everything
+# that loads a bundle are imported by each worker.
+PREFORK_IMPORTS = (
+    "numpy",
+    "pydantic",
+    "pydantic_settings",
+    "fastapi",
+    "fastapi.routing",
+    "fastapi.responses",
+    "starlette.concurrency",
+    "prometheus_client",
+    "anyio._backends._asyncio",
+    "uvloop",
+    "httptools",
+    "uvicorn.protocols.http.httptools_impl",
+    "service.schemas",
+    "service.errors",
+)
+
+
+def fork_workers_preimported() -> bool:
+    """On Linux, have uvicorn fork its workers from this supervisor after it imported ``PREFORK_IMPORTS``.
+
+    uvicorn starts workers with multiprocessing's "spawn": each re-imports FastAPI, pydantic, NumPy and
+    the rest in a fresh interpreter, most of a cold start. Forked from a supervisor that imported them
+    once, the workers start with those modules in place (and share their pages). The supervisor loads
+    no bundle; each worker loads its own (``service.worker``), as with spawn. Returns whether workers
+    will be forked: not off Linux (fork is unsafe with some macOS system libraries), not where this
+    process has a thread besides its own after the imports (checked, not assumed), and not with a
+    uvicorn that keeps its start method elsewhere than the private variable this sets.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import multiprocessing
+
+    from uvicorn import _subprocess
+
+    if not isinstance(getattr(_subprocess, "spawn", None), multiprocessing.context.SpawnContext):
+        return False
+    for name in PREFORK_IMPORTS:
+        with contextlib.suppress(ImportError):  # uvloop and httptools are optional speed-ups of uvicorn
+            importlib.import_module(name)
+    if len(os.listdir(f"/proc/{os.getpid()}/task")) != 1:  # a thread, started by an import or by a caller
+        return False
+    _subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
+    return True
 
 
 def default_workers() -> int:

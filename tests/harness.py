@@ -160,3 +160,13 @@ def require_browser() -> None:
         pytest.fail(f"browser test cannot run under CI: missing {', '.join(missing)}")
     if missing:
         pytest.skip(f"missing {', '.join(missing)}")
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """uvicorn's worker processes under ``xmr serve --workers N``: the server's children that are either
+    spawned (``spawn_main`` in their command line) or forked from it (the same command line as the
+    server), not multiprocessing's helper processes."""
+    own = Path(f"/proc/{server_pid}/cmdline").read_bytes()
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    cmdlines = {int(p): Path(f"/proc/{p}/cmdline").read_bytes() for p in children}
+    return [p for p, cmd in cmdlines.items() if b"spawn_main" in cmd or cmd == own]

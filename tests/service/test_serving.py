@@ -3,6 +3,8 @@ both on a real uvicorn."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 import bundle
-from tests.harness import copy_with_new_version, start_server
+from tests.harness import copy_with_new_version, start_server, worker_pids
 
 pytestmark = pytest.mark.e2e
 # A body over XMR_MAX_BODY_BYTES is refused (413, documented for every operation) before it is
@@ -42,12 +44,6 @@ def test_schemathesis_all_checks_find_nothing(bundle_root: Path, tmp_path: Path)
     assert " passed" in run.stdout and "failure" not in run.stdout.split("SUMMARY")[-1]
 
 
-def worker_pids(server_pid: int) -> list[int]:
-    """uvicorn's worker processes: the server's spawned children."""
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    return [int(p) for p in children if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
-
-
 def wait_until_mapped(pids: list[int], path: str, timeout_s: float = 60) -> None:
     """Until every process in ``pids`` has ``path`` memory-mapped (fails after ``timeout_s``)."""
     deadline = time.monotonic() + timeout_s
@@ -66,6 +62,9 @@ def test_workers_share_the_port_and_each_hot_reloads(bundle_root: Path, tmp_path
     try:
         pids = worker_pids(proc.pid)
         assert len(pids) == 2
+        if sys.platform.startswith("linux"):  # forked from the supervisor, which imported the stack once
+            own = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+            assert all(Path(f"/proc/{p}/cmdline").read_bytes() == own for p in pids)
         wait_until_mapped(pids, f"{old}/index.faiss")  # /readyz answered from one worker; the other may lag
         for pid in pids:  # each worker has loaded its own bundle, with the index codes memory-mapped
             assert "libtorch" not in Path(f"/proc/{pid}/maps").read_text()
@@ -80,6 +79,39 @@ def test_workers_share_the_port_and_each_hot_reloads(bundle_root: Path, tmp_path
             time.sleep(0.2)
         assert versions(20) == {new}
         wait_until_mapped(pids, f"{new}/index.faiss")
+
+        os.kill(pids[0], signal.SIGKILL)  # a worker dies: the supervisor starts another, which loads CURRENT
+        deadline, replaced = time.monotonic() + 60, worker_pids(proc.pid)
+        while time.monotonic() < deadline and (len(replaced) < 2 or pids[0] in replaced):  # one read a round
+            time.sleep(0.2)
+            replaced = worker_pids(proc.pid)
+        assert len(replaced) == 2 and pids[0] not in replaced and pids[1] in replaced
+        wait_until_mapped(replaced, f"{new}/index.faiss")
+        assert versions(20) == {new}
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_workers_are_forked_only_from_a_single_threaded_supervisor() -> None:
+    """``fork_workers_preimported`` switches uvicorn to fork after importing the web stack, and refuses
+    when the process has another thread (a fork could leave a worker waiting on that thread's lock),
+    including ONNX Runtime's, which its import starts."""
+    probe = (
+        "import sys, threading, time\n"
+        "from service.cli import fork_workers_preimported\n"
+        "from uvicorn import _subprocess\n"
+        "if sys.argv[1] == 'thread': threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
+        "if sys.argv[1] == 'ort': import onnxruntime\n"
+        "print(fork_workers_preimported(), _subprocess.spawn.get_start_method(), 'onnxruntime' in sys.modules)\n"
+    )
+    run = [sys.executable, "-c", probe]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as `xmr serve` sets it: NumPy's BLAS then starts no thread
+    answers = {
+        k: subprocess.run([*run, k], capture_output=True, text=True, check=True, env=env).stdout.split()
+        for k in ("plain", "thread", "ort")
+    }
+    assert answers["plain"] == ["True", "fork", "False"]  # the web stack imported, ONNX Runtime left to workers
+    assert answers["thread"] == ["False", "spawn", "False"]
+    assert answers["ort"] == ["False", "spawn", "True"]
