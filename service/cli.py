@@ -59,9 +59,9 @@ def run(settings: Settings, log_level: str = "info", workers: int = 1) -> None:
 
 
 # What the supervisor imports before it forks the workers: the web stack, most of a worker's start-up,
-# none of which starts a thread. ONNX Runtime starts a native thread at import, and forking a process
-# with threads can leave a child waiting forever on a lock that thread held, so it, FAISS and everything
-# that loads a bundle are imported by each worker.
+# none of which starts a thread. ONNX Runtime's import starts a native thread on this machine (not under
+# CI=true), and forking a process with threads can leave a child waiting forever on a lock that thread
+# held, so it, FAISS and everything that loads a bundle are imported by each worker.
 PREFORK_IMPORTS = (
     "numpy",
     "pydantic",
