@@ -131,6 +131,11 @@ def _iou(s: float, e: float, s2: float, e2: float) -> float:
     return 0.0 if inter <= 0 else inter / max((e - s) + (e2 - s2) - inter, 1e-9)
 
 
+def video_end(n_clips: int, duration: float, clip_rate: float) -> float:
+    """Seconds where a video's moments must end: its duration, or its clips' end if shorter or unknown."""
+    return min(duration, n_clips / clip_rate) if duration > 0 else n_clips / clip_rate
+
+
 def to_seconds(spans: np.ndarray, starts: np.ndarray, lengths: np.ndarray, rate: float, ends: np.ndarray) -> np.ndarray:
     """(B, Q, 2) fractions of each window's ``lengths`` clips, windows starting at clip ``starts`` (B,),
     -> (B, Q, 2) seconds of the video, ordered (start, end) and clipped to [0, ``ends`` (B,)]."""
@@ -227,36 +232,44 @@ class MomentHead:
             for a, b in windows_near(n, self.span, f, self.clip_rate)
         ]
         feeds = (query_inputs or self.encode_query(query)) if plan else {}
+        ends = [video_end(n, dur, self.clip_rate) for n, (_, dur) in zip(counts, videos, strict=True)]
         if not saliency and plan and len(plan) == len(videos) <= MAX_WINDOWS:  # search hits: one window each
-            return self._localize_single(feeds, videos, counts, plan, k)
+            return self._localize_single(feeds, videos, counts, ends, plan, k)
         merge = [_Merge(n, dur, self.clip_rate, saliency) for n, (_, dur) in zip(counts, videos, strict=True)]
         for c in range(0, len(plan), MAX_WINDOWS):
             chunk = plan[c : c + MAX_WINDOWS]
-            spans, scores, sal = self._run_windows(feeds, [(videos[v][0], a, b) for v, a, b in chunk])
-            starts, stops = np.array([a for _, a, _ in chunk]), np.array([b for _, _, b in chunk])
-            ends = np.array([merge[v].end for v, _, _ in chunk])
-            secs = to_seconds(spans, starts, stops - starts, self.clip_rate, ends)  # (B, Q, 2)
-            scores = np.where(secs[..., 1] - secs[..., 0] > 1e-6, scores, -np.inf)  # clipped to nothing: never kept
+            secs, scores, sal = self._score_windows(feeds, videos, ends, chunk)
             for j, (v, a, b) in enumerate(chunk):
                 merge[v].add(a, b, secs[j], scores[j], sal[j, : b - a])
         return [m.result(min(k, max(m.n_clips, 1))) for m in merge]
+
+    def _score_windows(
+        self,
+        feeds: dict[str, np.ndarray],
+        videos: list[tuple[int, float]],
+        ends: list[float],
+        chunk: list[tuple[int, int, int]],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One ONNX call over ``chunk``'s ``(video, a, b)`` windows: spans in each video's seconds (B, Q, 2),
+        clipped to its ``ends`` entry; scores (B, Q), -inf for a span clipped to nothing (never kept); saliency."""
+        spans, scores, sal = self._run_windows(feeds, [(videos[v][0], a, b) for v, a, b in chunk])
+        starts, stops = np.array([a for _, a, _ in chunk]), np.array([b for _, _, b in chunk])
+        secs = to_seconds(spans, starts, stops - starts, self.clip_rate, np.array([ends[v] for v, _, _ in chunk]))
+        return secs, np.where(secs[..., 1] - secs[..., 0] > 1e-6, scores, -np.inf), sal
 
     def _localize_single(
         self,
         feeds: dict[str, np.ndarray],
         videos: list[tuple[int, float]],
         counts: list[int],
+        ends: list[float],
         plan: list[tuple[int, int, int]],
         k: int,
     ) -> list[Localized]:
         """``localize`` without saliency when every video is one window (search hits on short videos, or long
         ones focused on one window): one ONNX call, then each video's spans ranked and NMS'd in plain floats,
         with no per-video arrays. Equal to the general path (tests/service/test_moments_api.py)."""
-        spans, scores, _ = self._run_windows(feeds, [(videos[v][0], a, b) for v, a, b in plan])
-        starts, stops = np.array([a for _, a, _ in plan]), np.array([b for _, _, b in plan])
-        ends = np.array([_Merge.video_end(counts[v], videos[v][1], self.clip_rate) for v, _, _ in plan])
-        secs = to_seconds(spans, starts, stops - starts, self.clip_rate, ends)  # (B, Q, 2)
-        scores = np.where(secs[..., 1] - secs[..., 0] > 1e-6, scores, -np.inf)
+        secs, scores, _ = self._score_windows(feeds, videos, ends, plan)
         order = np.lexsort((secs[..., 0], -scores)).tolist()  # per window: by score desc, then start asc
         out = []  # plan[v] is video v's one window
         for v, (sv, scv, ov) in enumerate(zip(secs.tolist(), scores.tolist(), order, strict=True)):
@@ -284,16 +297,10 @@ class _Merge:
 
     def __init__(self, n_clips: int, duration: float, clip_rate: float, saliency: bool = True) -> None:
         self.n_clips, self.clip_rate, self.duration = n_clips, clip_rate, duration
-        self.end = self.video_end(n_clips, duration, clip_rate)
         self.spans: list[np.ndarray] = []  # each (Q, 2) seconds
         self.scores: list[np.ndarray] = []  # each (Q,); -inf for spans that lie past the video's end
         self.sal_sum = np.zeros(n_clips if saliency else 0, np.float64)
         self.sal_n = np.zeros(n_clips if saliency else 0, np.int64)
-
-    @staticmethod
-    def video_end(n_clips: int, duration: float, clip_rate: float) -> float:
-        """Seconds where the video's moments must end: its duration, or its clips' end if shorter or unknown."""
-        return min(duration, n_clips / clip_rate) if duration > 0 else n_clips / clip_rate
 
     def add(self, a: int, b: int, secs: np.ndarray, scores: np.ndarray, saliency: np.ndarray) -> None:
         """Window ``[a, b)``: spans (Q, 2) in the video's seconds, scores (Q,), saliency (b - a,)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.moments import _Merge, nms, temporal_iou, to_seconds, windows
+from service.moments import _Merge, nms, temporal_iou, to_seconds, video_end, windows
 
 
 def test_windows_cover_the_video_with_half_overlap() -> None:
@@ -82,7 +82,8 @@ def test_merge_maps_window_fractions_to_the_videos_seconds() -> None:
 
 def test_merge_clips_to_the_video_and_drops_empty_spans() -> None:
     m = _Merge(n_clips=10, duration=4.6, clip_rate=2.0)  # the last clip is cut short by the video's end
-    secs = to_seconds(np.array([[[0.5, 1.0], [0.95, 1.0]]]), np.array([6]), np.array([4]), 2.0, np.array([m.end]))
+    end = np.array([video_end(10, 4.6, 2.0)])  # 4.6 s
+    secs = to_seconds(np.array([[[0.5, 1.0], [0.95, 1.0]]]), np.array([6]), np.array([4]), 2.0, end)
     np.testing.assert_allclose(secs[0], [[4.0, 4.6], [4.6, 4.6]])  # 4.75..5.0 s lies past the end: empty
     m.add(6, 10, secs[0], np.array([0.5, -np.inf]), np.ones(4))  # localize gives empty spans a score of -inf
     res = m.result(k=5)
