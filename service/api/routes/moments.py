@@ -22,6 +22,7 @@ from service.schemas import (
     MomentsRequest,
     MomentsResponse,
     Problem,
+    Segment,
 )
 from service.store import BundleStore, LoadedBundle
 from xmr.errors import NotFound, NotSupported
@@ -50,6 +51,11 @@ def find_video(store: BundleStore, video_id: str, collection: str | None) -> tup
         return live, require_video(item)
     live = store.get(collection)
     return live, find_video_in(live, video_id)
+
+
+def focus_of(segment: Segment | None) -> tuple[float, float] | None:
+    """The seconds a video's moments are looked for around (``MomentHead.localize``'s ``focus``)."""
+    return (segment.start, segment.end) if segment else None
 
 
 def to_moments(loc: Localized) -> list[Moment]:
@@ -104,7 +110,7 @@ def add_moments(
     if live.moments is None:
         return no_head(live)
     videos = [(hit, row) for hit, row in zip(hits, rows, strict=True) if hit.modality == "video"]
-    focus = [(hit.segment.start, hit.segment.end) if hit.segment else None for hit, _ in videos]
+    focus = [focus_of(hit.segment) for hit, _ in videos]
     found = live.moments.localize(
         query,
         [(row, hit.duration) for hit, row in videos],
@@ -138,7 +144,7 @@ def add_remote_moments(
 def localize_batch(live: LoadedBundle, req: MomentsBatchRequest) -> MomentsBatchResponse:
     refs = req.refs()
     items = [find_video_in(live, ref.id) for ref in refs]
-    focus = [(ref.segment.start, ref.segment.end) if ref.segment else None for ref in refs]
+    focus = [focus_of(ref.segment) for ref in refs]
     found = head_of(live).localize(
         req.query, [(it.row, it.duration) for it in items], req.k, saliency=False, focus=focus
     )
