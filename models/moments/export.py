@@ -82,15 +82,18 @@ class _Windows(nn.Module):
 
 
 @torch.no_grad()
-def query_axes(head: MomentHead, tok: Any) -> dict[str, dict[int, str]]:
-    """Each query-side output's dynamic axes ({0: "batch"}, and 1: "tokens" where it has one per token),
-    found by running the query side on two batches that differ in size and token count."""
-    shapes = []
+def query_axes(head: MomentHead, tok: Any) -> tuple[dict[str, dict[int, str]], list[str]]:
+    """Each query graph output's dynamic axes ({0: "batch"}, and 1: "tokens" where it has one per token),
+    found by running the query side on two batches that differ in size and token count, and the names
+    of the query side's own tensors (the window graph's query inputs; the sentence only if among them)."""
+    shapes, side_names = [], []
     for texts in (TRACE_TEXTS, CHECK_TEXTS):
         b = inputs(tok, texts, seeded_clips([2] * len(texts), head.dim, 0))
         sentence, tokens = head.text(b["input_ids"], b["attention_mask"])
-        out = {MOMENT_QUERY_SENTENCE: sentence} | head.query_side(sentence, tokens, b["attention_mask"])
+        side = head.query_side(sentence, tokens, b["attention_mask"])
+        out = {MOMENT_QUERY_SENTENCE: sentence} | side
         shapes.append(({k: tuple(v.shape) for k, v in out.items()}, b["input_ids"].shape))
+        side_names = list(side)
     (one, (b1, l1)), (two, (b2, l2)) = shapes
     axes: dict[str, dict[int, str]] = {}
     for name, s1 in one.items():
@@ -105,7 +108,7 @@ def query_axes(head: MomentHead, tok: Any) -> dict[str, dict[int, str]]:
         if ax.get(0) != "batch":
             raise ExportMismatch(f"query-side output {name!r} {s1} is not batch-first")
         axes[name] = ax
-    return axes
+    return axes, side_names
 
 
 def export_onnx(head: MomentHead, tok: Any, out_dir: Path, atol: float = 1e-4) -> float:
@@ -116,7 +119,7 @@ def export_onnx(head: MomentHead, tok: Any, out_dir: Path, atol: float = 1e-4) -
     example = inputs(tok, TRACE_TEXTS, seeded_clips([24, 17], head.dim, 0))
     ids, mask = example["input_ids"], example["attention_mask"]
     tokens = {0: "batch", 1: "tokens"}
-    q_axes = query_axes(head, tok)
+    q_axes, window_names = query_axes(head, tok)
     names = list(q_axes)  # sentence first, then the head's query-side tensors
     torch.onnx.export(
         _Query(head, names).eval(),
@@ -130,7 +133,6 @@ def export_onnx(head: MomentHead, tok: Any, out_dir: Path, atol: float = 1e-4) -
     )
     with torch.no_grad():
         outputs = dict(zip(names, _Query(head, names).eval()(ids, mask), strict=True))
-    window_names = _query_side_names(head, tok)  # the sentence only where the window stage takes it
     query = tuple(outputs[n] for n in window_names)
     axes = {n: q_axes[n] for n in window_names} | {"attention_mask": tokens}
     axes |= {"clips": {0: "batch", 1: "clips"}, "clip_mask": {0: "batch", 1: "clips"}}
@@ -150,13 +152,6 @@ def export_onnx(head: MomentHead, tok: Any, out_dir: Path, atol: float = 1e-4) -
     if not err <= atol:
         raise ExportMismatch(f"{out_dir}: ONNX moment head differs from torch by {err:.2e} (> {atol:.0e})")
     return err
-
-
-@torch.no_grad()
-def _query_side_names(head: MomentHead, tok: Any) -> list[str]:
-    b = inputs(tok, TRACE_TEXTS[:1], seeded_clips([2], head.dim, 0))
-    sentence, tokens = head.text(b["input_ids"], b["attention_mask"])
-    return list(head.query_side(sentence, tokens, b["attention_mask"]))
 
 
 def run_graphs(query: Any, windows: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
