@@ -116,9 +116,10 @@ class BundleStore:
     def start_refresh(self) -> BundleStore:
         """Start the first ``refresh`` in a background thread and return at once (cold start).
 
-        ONNX Runtime's session set-up, the checksums and the probes run mostly outside the GIL, so the
-        bundles load on a second core while the web stack (FastAPI, pydantic, uvicorn) is still being
-        imported. The app's own ``refresh`` at start-up then waits on the lock for this one and finds
+        The checksums and the probes run outside the GIL and ONNX Runtime's session set-up partly so, so
+        the bundles load on a second core while the web stack (FastAPI, pydantic, uvicorn) is still being
+        imported (that import gets slower, but the load no longer follows it: docs/benchmarks.md). The
+        app's own ``refresh`` at start-up then waits on the lock for this one and finds
         every collection loaded; whichever of the two runs first, the result is the same.
         """
         self.preload = threading.Thread(target=self._refresh_logged, name="xmr-preload", daemon=True)
