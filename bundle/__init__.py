@@ -7,6 +7,7 @@ Adding a file or a manifest field is a change here, with a ``SCHEMA_VERSION`` bu
 """
 
 from bundle.layout import (
+    CLIP_SIDE_FILE,
     CLIPS_DIR,
     CLIPS_FEATURES,
     CLIPS_OFFSETS,
@@ -16,6 +17,8 @@ from bundle.layout import (
     LEGACY_MOMENT_HEAD_INPUTS,
     MANIFEST,
     MEDIA_ROOT,
+    MOMENT_CLIPS,
+    MOMENT_CLIPS_INPUT,
     MOMENT_HEAD,
     MOMENT_HEAD_FIELDS,
     MOMENT_HEAD_INPUTS,
@@ -59,6 +62,7 @@ from bundle.writer import (
     rerank_entry,
     set_current,
     staging_dir,
+    write_clip_side,
     write_clips,
     write_clips_streamed,
     write_items,
@@ -66,6 +70,7 @@ from bundle.writer import (
 )
 
 __all__ = [
+    "CLIP_SIDE_FILE",
     "CLIPS_DIR",
     "CLIPS_FEATURES",
     "CLIPS_OFFSETS",
@@ -74,6 +79,8 @@ __all__ = [
     "ITEMS",
     "MANIFEST",
     "MEDIA_ROOT",
+    "MOMENT_CLIPS",
+    "MOMENT_CLIPS_INPUT",
     "MOMENT_HEAD",
     "MOMENT_HEAD_FIELDS",
     "MOMENT_HEAD_INPUTS",
@@ -114,6 +121,7 @@ __all__ = [
     "sha256_file",
     "staging_dir",
     "verify",
+    "write_clip_side",
     "write_clips",
     "write_clips_streamed",
     "write_items",

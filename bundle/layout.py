@@ -13,6 +13,8 @@ Layout (DESIGN.md)::
         tokenizer.json      Hugging Face ``tokenizers`` file for the text encoder
         moment_query.onnx   optional, with moment_head.onnx: the head's query side (bundle/moment_graphs.py)
         moment_head.onnx    optional: query-side tensors + WINDOW_FEEDS -> MOMENT_HEAD_OUTPUTS (manifest "moment_head")
+        moment_clips.onnx   optional, with moment_head.onnx: the head's clip side, run over every clip at build time
+        clips/moment_<name>.npy  its outputs, one row per clip (aligned with clips/features.npy), memory-mapped
         rerank.onnx         optional: RERANK_INPUTS -> RERANK_OUTPUT (manifest "rerank"); token-level
                             models (ProTA) re-score the FAISS top candidates from their clips/ features
 
@@ -37,7 +39,10 @@ from typing import Any
 # 5: the query graph may output more query-side tensors than sentence and tokens (the head's own
 #    projections, computed once per request), which the window graph takes by name (a reader of 4 would
 #    not feed them).
-SCHEMA_VERSION = 5
+# 6: the moment head may have a clip side (moment_clips.onnx, run over every clip when the bundle is built;
+#    its outputs stored as clips/moment_<name>.npy), which the window graph takes by name (a reader of 5
+#    would not feed them).
+SCHEMA_VERSION = 6
 OLDEST_READABLE_SCHEMA = 3  # 3 reads as 4 whose moment head (if any) is one graph (LEGACY_MOMENT_HEAD_INPUTS)
 
 MANIFEST = "manifest.json"
@@ -48,6 +53,7 @@ TEXT_ENCODER = "text_encoder.onnx"
 TOKENIZER = "tokenizer.json"
 MOMENT_HEAD = "moment_head.onnx"
 MOMENT_QUERY = "moment_query.onnx"
+MOMENT_CLIPS = "moment_clips.onnx"
 RERANK = "rerank.onnx"
 CLIPS_DIR = "clips"
 CLIPS_FEATURES = f"{CLIPS_DIR}/features.npy"
@@ -79,7 +85,13 @@ TEXT_ENCODER_OUTPUT = "embeddings"
 #    The manifest's "moment_head" entry names the head and the longest window (in clips) it was trained
 #    on; longer videos are scored in overlapping windows. A padded row's fractions are of its valid clips
 #    (clip_mask.sum(), as Moment-DETR normalises by the video's own duration), so padding never moves a span.
+# moment_clips.onnx (schema 6, optional): clips (N, E) float32 -> per-clip tensors (N, ...) float32, named by
+#    the manifest's moment_head "clip_side" and stored as CLIP_SIDE_FILE; the service feeds a window's rows
+#    of them, padded like its clips, to moment_head.onnx by name (cdnet: 1 / |QSD's projection| of each clip,
+#    so no request projects clips E -> E).
 MOMENT_QUERY_INPUTS = ("input_ids", "attention_mask")
+MOMENT_CLIPS_INPUT = "clips"
+CLIP_SIDE_FILE = CLIPS_DIR + "/moment_{name}.npy"
 MOMENT_QUERY_SENTENCE = "sentence"  # always a query graph output: equal to the search embedding when shared
 MOMENT_QUERY_OUTPUTS = (MOMENT_QUERY_SENTENCE, "tokens")
 WINDOW_FEEDS = ("attention_mask", "clips", "clip_mask")
@@ -90,7 +102,8 @@ MOMENT_HEAD_OUTPUTS = ("spans", "span_scores", "saliency")
 LEGACY_MOMENT_HEAD_INPUTS = ("input_ids", "attention_mask", "clips", "clip_mask")
 # manifest["moment_head"]: which head, the longest window it handles (clips), its clip rate (clips/s, equal
 # to the manifest's "clip_rate"), max |onnx - torch| of its export check (query graph then head graph,
-# end to end) and, since the split, "query_graph" (MOMENT_QUERY).
+# end to end) and, since the split, "query_graph" (MOMENT_QUERY); with a clip side, "clip_graph"
+# (MOMENT_CLIPS) and "clip_side" (its output names).
 MOMENT_HEAD_FIELDS = ("name", "span_clips", "clip_rate", "onnx_max_abs_diff")
 
 # rerank.onnx: query (input_ids, attention_mask) (B, L) int64 + candidates' clip features (K, T, E) float32

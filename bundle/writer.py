@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from bundle.layout import (
+    CLIP_SIDE_FILE,
     CLIPS_FEATURES,
     CLIPS_OFFSETS,
     CURRENT,
@@ -41,6 +42,7 @@ from bundle.layout import (
     WORK_DIR,
     Item,
 )
+from bundle.moment_graphs import CLIP_CHUNK, run_clips
 from bundle.reader import list_versions, read_current, sha256_file
 from xmr.errors import BundleError
 from xmr.testhooks import pause_point
@@ -107,6 +109,30 @@ def write_clips_streamed(staging: Path, lengths: Sequence[int], parts: Iterable[
     del out
     if at != total:
         raise BundleError(f"{staging}: clip features hold {at} rows, the offsets {total}")
+
+
+def write_clip_side(staging: Path, clips_graph: Any, chunk: int = CLIP_CHUNK) -> list[str]:
+    """Run a moment head's clip graph (an ONNX Runtime session of MOMENT_CLIPS) over every staged clip, as
+    the service reads them (float16 -> float32), ``chunk`` clips at a time; write each output as
+    CLIP_SIDE_FILE (N_clips, ...) float32 and return their names (the manifest's moment_head "clip_side")."""
+    features = np.load(staging / CLIPS_FEATURES, mmap_mode="r")
+    total = len(features)
+    probe = run_clips(clips_graph, np.zeros((1, features.shape[1]), np.float32))
+    if total == 0:  # a zero-length file cannot be memory-mapped (as write_clips_streamed)
+        for name, a in probe.items():
+            np.save(staging / CLIP_SIDE_FILE.format(name=name), np.zeros((0, *a.shape[1:]), np.float32))
+        return list(probe)
+    files = {name: staging / CLIP_SIDE_FILE.format(name=name) for name in probe}
+    outs = {
+        name: np.lib.format.open_memmap(files[name], mode="w+", dtype=np.float32, shape=(total, *a.shape[1:]))
+        for name, a in probe.items()
+    }
+    for at in range(0, total, chunk):
+        for name, a in run_clips(clips_graph, features[at : at + chunk]).items():
+            outs[name][at : at + len(a)] = a
+    for out in outs.values():
+        out.flush()
+    return list(outs)
 
 
 def rerank_entry(staging: Path, candidates: int, **details: Any) -> dict[str, Any]:

@@ -133,12 +133,18 @@ def export_moments(run_dir: Path, staging: Path) -> dict[str, Any] | None:
 
     A run has a moment head when ``run_dir/moments`` exists (``xmr moments train``); its export is
     checked against torch by ``models.moments.export`` and raises an XmrError when the folder holds no head.
+    A head with a clip side (cdnet) also gets its clip graph run over every staged clip (``stage`` first).
     """
     if not (run_dir / "moments").is_dir():
         return None
     from models.moments.export import export_moment_head  # only runs that have a head need models.moments
 
     entry: dict[str, Any] = export_moment_head(run_dir, staging)
+    if entry.get("clip_graph"):  # the head's per-clip tensors, computed once here instead of in every request
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(staging / entry["clip_graph"]), providers=["CPUExecutionProvider"])
+        entry["clip_side"] = bundle.write_clip_side(staging, session)
     log.info("moment head %s (span %s clips) added to the bundle", entry.get("name"), entry.get("span_clips"))
     return entry
 

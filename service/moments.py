@@ -150,8 +150,10 @@ class MomentHead:
     (``moment_head.onnx``), the tokenizer and the clip store (memory-mapped).
 
     A request runs the query graph once and the window graph on all its windows, the query graph's
-    outputs repeated per window (bundle/moment_graphs.py). A bundle built before the split (its entry
-    names no ``query_graph``) has one graph taking the query's ids, which then runs the text tower per window.
+    outputs repeated per window (bundle/moment_graphs.py), with the windows' rows of the head's clip side
+    (schema 6: computed by the clip graph when the bundle was built, memory-mapped like the clips). A
+    bundle built before the split (its entry names no ``query_graph``) has one graph taking the query's ids,
+    which then runs the text tower per window.
     """
 
     def __init__(self, bundle_dir: Path, entry: dict[str, Any], threads: int = 1) -> None:
@@ -162,12 +164,13 @@ class MomentHead:
         self.path = bundle_dir / MOMENT_HEAD
         self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         self.query: ort.InferenceSession | None = None
+        side = list(entry.get("clip_side", []))  # the clip graph's outputs, stored when the bundle was built
         if entry.get("query_graph"):
             self.query = ort.InferenceSession(str(bundle_dir / MOMENT_QUERY), sess_options=opts, providers=providers)
-            if errors := contract_errors(self.query, self.session):
+            if errors := contract_errors(self.query, self.session, clip_side=side):
                 raise BundleError(f"{self.path}: the moment graphs do not fit together: {'; '.join(errors)}")
         self.tokenizer = Tokenizer.from_file(str(bundle_dir / TOKENIZER))
-        self.clips = ClipStore(bundle_dir)
+        self.clips = ClipStore(bundle_dir, side)
         self.name = str(entry["name"])
         self.span = int(entry["span_clips"])
         self.clip_rate = float(entry["clip_rate"])
@@ -188,8 +191,10 @@ class MomentHead:
     def _probe(self) -> None:
         """Run the head once on zeros: warms the session and proves it accepts this bundle's clips."""
         dim = self.clips.features.shape[1]
+        side = {k: np.ones((1, 2, *v.shape[1:]), v.dtype) for k, v in self.clips.side.items()}
         try:
-            self._run(self.encode_query("a probe query"), np.zeros((1, 2, dim), np.float32), np.ones((1, 2), np.int64))
+            query = self.encode_query("a probe query")
+            self._run(query, np.zeros((1, 2, dim), np.float32), np.ones((1, 2), np.int64), side)
         except Exception as exc:  # ORT raises its own types for shape/type mismatches
             raise BundleError(f"{self.path}: does not accept this bundle's {dim}-d clips ({exc})") from exc
 
@@ -203,9 +208,16 @@ class MomentHead:
             return dict(zip(LEGACY_MOMENT_HEAD_INPUTS[:2], (ids, mask), strict=True))
         return run_query(self.query, ids, mask)
 
-    def _run(self, query: dict[str, np.ndarray], clips: np.ndarray, clip_mask: np.ndarray) -> list[np.ndarray]:
-        """The window graph on (B, T, E) clips: the batch-1 query inputs are repeated for every window."""
-        return run_windows(self.session, query, clips, clip_mask)
+    def _run(
+        self,
+        query: dict[str, np.ndarray],
+        clips: np.ndarray,
+        clip_mask: np.ndarray,
+        clip_side: dict[str, np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
+        """The window graph on (B, T, E) clips (and their clip-side rows (B, T, ...)): the batch-1 query inputs
+        are repeated for every window."""
+        return run_windows(self.session, query, clips, clip_mask, clip_side)
 
     def localize(
         self,
@@ -279,14 +291,9 @@ class MomentHead:
         return out
 
     def _run_windows(self, query: dict[str, np.ndarray], chunk: list[tuple[int, int, int]]) -> list[np.ndarray]:
-        """One ONNX call over ``(row, a, b)`` windows, clips padded to the longest with a mask."""
-        longest = max(b - a for _, a, b in chunk)
-        clips = np.zeros((len(chunk), longest, self.clips.features.shape[1]), np.float32)  # (B, T, E)
-        clip_mask = np.zeros((len(chunk), longest), np.int64)
-        for j, (row, a, b) in enumerate(chunk):
-            clips[j, : b - a] = self.clips.window(row, a, b)
-            clip_mask[j, : b - a] = 1
-        return self._run(query, clips, clip_mask)
+        """One ONNX call over ``(row, a, b)`` windows, clips (and clip-side rows) padded to the longest."""
+        clips, clip_mask, side = self.clips.windows(chunk)
+        return self._run(query, clips, clip_mask, side)
 
 
 _NONE = np.zeros(0, np.float32)  # saliency that was not asked for

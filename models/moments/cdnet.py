@@ -61,6 +61,44 @@ class QSD(nn.Module):
         """(B, E) sentence, (B, L, E) tokens -> their unit-norm projections (the query side, once per request)."""
         return l2norm(self.pq(sent)), l2norm(self.pt(toks))
 
+    # Serving form (xmr's, 2026-12-07): the same numbers as ``forward`` without projecting any clip E -> E.
+    # With u = P c + p (``pv``) and s = 1 / |u| (``clip_scale``, stored per clip when the bundle is built):
+    # g = s (c · Pᵀq̂ + p · q̂), f = s max_j (c · Pᵀt̂_j + p · t̂_j), and the MLP's first layer on v̂ ⊙ q̂ is
+    # s (M c + W (q̂ ⊙ p)) with M = W diag(q̂) P. The query's maps are computed once per request
+    # (``fold_query``); a window then needs one (E -> 1 + d) and one (E -> L) product per clip instead of
+    # (E -> E). tests/models/moments/test_heads.py checks it against ``forward``.
+
+    def clip_scale(self, clips: torch.Tensor) -> torch.Tensor:
+        """(..., E) clips -> (...) 1 / |pv(c)| (as ``l2norm`` divides, norm clamped at 1e-12)."""
+        return 1.0 / self.pv(clips).norm(dim=-1).clamp_min(1e-12)
+
+    def fold_query(self, q_hat: torch.Tensor, t_hat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The projected query (``project_query``) as maps of raw clips: (B, E, 1 + d) and (B, 1 + d) for g and
+        the MLP's v̂ ⊙ q̂ term, (B, L, E) and (B, L) for the token correlations."""
+        proj, bias = self.pv.weight, self.pv.bias  # u = c @ proj.T + bias
+        w = self.mlp[0].weight[:, 2:]  # (d, E): the first layer's weights on v̂ ⊙ q̂
+        m = (w[None] * q_hat[:, None]) @ proj  # (B, d, E) = W diag(q̂) P
+        return {
+            "qsd_clip_query": torch.cat([(q_hat @ proj)[..., None], m.transpose(1, 2)], -1),
+            "qsd_clip_query_bias": torch.cat([(q_hat @ bias)[:, None], (q_hat * bias) @ w.T], -1),
+            "qsd_token_rows": t_hat @ proj,
+            "qsd_token_bias": t_hat @ bias,
+        }
+
+    def folded(
+        self, clips: torch.Tensor, scale: torch.Tensor, query: dict[str, torch.Tensor], tok_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``forward``'s a, g, f (B, T) from raw clips (B, T, E), their ``clip_scale`` (B, T) and ``fold_query``.
+
+        f's padded tokens are masked before the scale (a query always has a real token, so its max is one)."""
+        y = clips @ query["qsd_clip_query"] + query["qsd_clip_query_bias"][:, None]  # (B, T, 1 + d)
+        tok = clips @ query["qsd_token_rows"].transpose(1, 2) + query["qsd_token_bias"][:, None]  # (B, T, L)
+        g = scale * y[..., 0]
+        f = scale * tok.masked_fill(tok_mask[:, None] == 0, -1e4).amax(-1)
+        w = self.mlp[0].weight
+        h = g[..., None] * w[:, 0] + f[..., None] * w[:, 1] + scale[..., None] * y[..., 1:] + self.mlp[0].bias
+        return self.mlp[2](self.mlp[1](h)).squeeze(-1).sigmoid(), g, f
+
     def forward(
         self, clips: torch.Tensor, q: torch.Tensor, t: torch.Tensor, tok_mask: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
@@ -107,9 +145,11 @@ class CDD(nn.Module):
         lo = torch.floor(pos)
         hi = torch.minimum(lo + 1, (n - 1)[..., None])
         frac = (pos - lo).unsqueeze(-1)  # (B, T, K, 1)
-        # both neighbours in one gather: (B, T*2K, d) rows of the aligned stream, then split
-        flat = torch.cat([lo, hi], -1).reshape(b, t * 2 * k, 1).to(torch.long).expand(-1, -1, d)
-        below, above = aligned.gather(1, flat).reshape(b, t, 2 * k, d).split(k, 2)
+        # both neighbours in one row gather from the (B*T, d) aligned stream (row = b*T + clip): one Gather
+        # in ONNX, where a gather along the clip axis needs its index expanded over d (8% of the window graph)
+        base = (torch.cumsum(torch.ones_like(n), 0) - 1.0) * t  # (B, 1): each video's first row
+        rows = (torch.cat([lo, hi], -1).reshape(b, t * 2 * k) + base).reshape(-1).to(torch.long)
+        below, above = aligned.reshape(b * t, d)[rows].reshape(b, t, 2 * k, d).split(k, 2)
         sampled = below * (1 - frac) + above * frac  # (B, T, K, d)
         return self.out((w.unsqueeze(-1) * sampled).sum(2))
 
@@ -147,22 +187,30 @@ class CDNetHead(MomentHead):
         """(1, Q, d): each moment query's positional query, from its anchor centre (like the clips' positions)."""
         return self.qpos(sine_embed(self.anchors[:, 0].sigmoid(), self.hidden))[None]
 
-    def query_side(
-        self, sentence: torch.Tensor, tokens: torch.Tensor, attention_mask: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        """Everything that depends on the query alone (xmr's serving split; exported in the query graph so that
-        it runs once per request, not once per window): QSD's projections, the query in the head's width, the
-        token memory entries, and the moment queries after the first decoder layer's self-attention."""
+    def _query(self, sentence: torch.Tensor, tokens: torch.Tensor, fold: bool) -> dict[str, torch.Tensor]:
+        """Everything that depends on the query alone: QSD's projections (``fold``: as maps of raw clips, the
+        serving form), the query in the head's width, the token memory entries, and the moment queries after
+        the first decoder layer's self-attention."""
         q_hat, t_hat = self.qsd.project_query(sentence, tokens)
         q = self.sent_in(sentence)  # (B, d)
         h = self.queries[None] + q[:, None]  # (B, Q, d): moment queries know the sentence
+        qsd = self.qsd.fold_query(q_hat, t_hat) if fold else {"qsd_sentence": q_hat, "qsd_tokens": t_hat}
         return {
-            "qsd_sentence": q_hat,  # (B, E)
-            "qsd_tokens": t_hat,  # (B, L, E)
+            **qsd,
             **({"cdd_query": self.cdd.query_side(q)} if self.cdd is not None else {}),  # (B, 2K)
             "token_states": self.tok_in(tokens) + self.type_emb[1],  # (B, L, d)
             "moment_queries": self.decoder[0].attend_queries(h, self.query_pos()),  # (B, Q, d)
         }
+
+    def query_side(
+        self, sentence: torch.Tensor, tokens: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The query graph's tensors (xmr's serving split: computed once per request, not once per window)."""
+        return self._query(sentence, tokens, fold=True)
+
+    def clip_side(self, clips: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each clip's 1 / |pv(c)| (QSD's serving form, ``QSD.folded``), computed when the bundle is built."""
+        return {"qsd_clip_scale": self.qsd.clip_scale(clips)}
 
     def run(
         self,
@@ -172,17 +220,27 @@ class CDNetHead(MomentHead):
         clips: torch.Tensor,
         clip_mask: torch.Tensor,
     ) -> dict[str, Any]:
-        """Everything ``localize`` and the losses need from the query tower's sentence (B, E) and tokens
-        (B, L, E): per-layer (c, w) / logits, saliency, QSD terms."""
-        return self.windows(self.query_side(sent, toks, attention_mask), attention_mask, clips, clip_mask)
-
-    def windows(
-        self, query: dict[str, torch.Tensor], attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
-    ) -> dict[str, Any]:
-        """``run`` from ``query_side``'s tensors: the part that sees the clips."""
-        v = self.drop(self.clip_in(clips))  # (B, T, d)
+        """Everything the losses need from the query tower's sentence (B, E) and tokens (B, L, E): per-layer
+        (c, w) / logits, saliency, QSD terms (the training form: QSD's projected clips v̂ enter its losses)."""
+        query = self._query(sent, toks, fold=False)
         q_hat = query["qsd_sentence"]
         a, g, f, v_hat = self.qsd(clips, q_hat, query["qsd_tokens"], attention_mask)
+        out = self.ground(query, attention_mask, clips, clip_mask, (a, g, f))
+        return out | {"a": a, "g": g, "f": f, "v_hat": v_hat, "q_hat": q_hat}
+
+    def ground(
+        self,
+        query: dict[str, torch.Tensor],
+        attention_mask: torch.Tensor,
+        clips: torch.Tensor,
+        clip_mask: torch.Tensor,
+        qsd: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        last_only: bool = False,
+    ) -> dict[str, Any]:
+        """From QSD's (a, g, f): CDD, the encoder and the decoder -> per-layer (c, w) / logits (``last_only``:
+        the last layer's alone, for inference) and saliency."""
+        a, g, f = qsd
+        v = self.drop(self.clip_in(clips))  # (B, T, d)
         if not self.use_qsd:
             a = torch.ones_like(a)
         aligned, context = v * a[..., None], v * (1 - a[..., None])
@@ -202,15 +260,24 @@ class CDNetHead(MomentHead):
         layers = []
         for i, layer in enumerate(self.decoder):
             h = layer.attend_memory(h, qpos, mem, mask) if i == 0 else layer(h, qpos, mem, mask)
+            if last_only and i < len(self.decoder) - 1:
+                continue
             z = self.dec_ln(h)
             cw = (self.anchors[None] + self.span(z)).sigmoid()  # (B, Q, 2) (c, w) around each anchor
             layers.append((cw, self.cls(z)))  # (c, w), (B, Q, 2) fg/bg logits
-        return {"layers": layers, "saliency": sal, "a": a, "g": g, "f": f, "v_hat": v_hat, "q_hat": q_hat}
+        return {"layers": layers, "saliency": sal}
 
     def localize_windows(
-        self, query: dict[str, torch.Tensor], attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+        self,
+        query: dict[str, torch.Tensor],
+        attention_mask: torch.Tensor,
+        clips: torch.Tensor,
+        clip_mask: torch.Tensor,
+        clip_side: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.windows(query, attention_mask, clips, clip_mask)
+        scale = (clip_side or self.clip_side(clips))["qsd_clip_scale"]
+        qsd = self.qsd.folded(clips, scale, query, attention_mask)
+        out = self.ground(query, attention_mask, clips, clip_mask, qsd, last_only=True)
         cw, logits = out["layers"][-1]
         return cw_to_se(cw), logits.softmax(-1)[..., 0], out["saliency"]
 

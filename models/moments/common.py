@@ -97,7 +97,9 @@ class MomentHead(nn.Module):
     Two stages, exported as two graphs (models/moments/export.py): ``text`` turns the query into a
     sentence vector and token vectors once per request (bundle.MOMENT_QUERY), ``localize`` scores
     clip windows given them (bundle.MOMENT_HEAD), so a request with many windows runs the text tower
-    once. ``forward`` is the two in a row (training, prediction and the export check use it).
+    once. ``forward`` is the two in a row (training, prediction and the export check use it). A head
+    may also have a clip side (``clip_side``, bundle.MOMENT_CLIPS): per-clip tensors computed once per
+    clip when the bundle is built.
     """
 
     trainable = True
@@ -125,9 +127,9 @@ class MomentHead(nn.Module):
         """sentence (B, E), tokens (B, L, E), attention_mask (B, L), clips (B, T, E), clip_mask (B, T)
         -> spans (B, Q, 2), span_scores (B, Q), saliency (B, T) (bundle.MOMENT_HEAD_OUTPUTS).
 
-        A head overrides this, or ``query_side`` and ``localize_windows`` (whose composition it is)."""
+        A head overrides this, or ``query_side``, ``clip_side`` and ``localize_windows`` (whose composition it is)."""
         query = self.query_side(sentence, tokens, attention_mask)
-        return self.localize_windows(query, attention_mask, clips, clip_mask)
+        return self.localize_windows(query, attention_mask, clips, clip_mask, self.clip_side(clips))
 
     def query_side(
         self, sentence: torch.Tensor, tokens: torch.Tensor, attention_mask: torch.Tensor
@@ -136,10 +138,22 @@ class MomentHead(nn.Module):
         besides ``sentence`` (bundle.MOMENT_QUERY), computed once per request instead of once per window."""
         return {"sentence": sentence, "tokens": tokens}
 
+    def clip_side(self, clips: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the window stage needs from each clip alone, by name: (..., E) clips -> (...) or (..., k) per
+        clip (bundle.MOMENT_CLIPS, run over every clip once when the bundle is built and stored beside the
+        clip features, so no request recomputes it). By default nothing."""
+        return {}
+
     def localize_windows(
-        self, query: dict[str, torch.Tensor], attention_mask: torch.Tensor, clips: torch.Tensor, clip_mask: torch.Tensor
+        self,
+        query: dict[str, torch.Tensor],
+        attention_mask: torch.Tensor,
+        clips: torch.Tensor,
+        clip_mask: torch.Tensor,
+        clip_side: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``localize`` from ``query_side``'s tensors (bundle.MOMENT_HEAD, the graph run on every window)."""
+        """``localize`` from ``query_side``'s tensors and ``clip_side``'s (of these clips; computed here when
+        None) (bundle.MOMENT_HEAD, the graph run on every window)."""
         return self.localize(query["sentence"], query["tokens"], attention_mask, clips, clip_mask)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract

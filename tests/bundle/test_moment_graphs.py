@@ -57,3 +57,17 @@ def test_a_batch_1_query_is_repeated_per_window_and_only_wanted_inputs_are_fed()
     assert feeds["qsd_tokens"].shape == (5, 2, 4) and (feeds["qsd_tokens"] == query["qsd_tokens"]).all()
     already = {"qsd_tokens": np.arange(40.0).reshape(5, 2, 4)}  # one query per window: fed as it is
     assert window_feeds(already, clips, mask, {"qsd_tokens"})["qsd_tokens"] is already["qsd_tokens"]
+
+
+def test_the_clip_side_feeds_the_window_graph_by_name() -> None:
+    """Schema 6: a window input may be a clip graph output (stored per clip when the bundle was built)."""
+    windows = Session(["qsd_tokens", "qsd_clip_scale", *WINDOWS.inputs[1:]], WINDOWS.outputs)
+    assert any("['qsd_clip_scale']" in e for e in contract_errors(QUERY, windows))  # no clip side: an orphan
+    assert contract_errors(QUERY, windows, clip_side=["qsd_clip_scale"]) == []  # the stored outputs' names
+    assert contract_errors(QUERY, windows, Session(["clips"], ["qsd_clip_scale"])) == []  # the clip graph itself
+    odd = Session(["clips", "clip_mask"], ["qsd_clip_scale"])
+    assert any("clip graph inputs ['clips', 'clip_mask']" in e for e in contract_errors(QUERY, windows, odd))
+    clips, mask = np.zeros((2, 3, 4), np.float32), np.ones((2, 3), np.int64)
+    side = {"qsd_clip_scale": np.ones((2, 3), np.float32), "unused": np.ones((2, 3), np.float32)}
+    feeds = window_feeds({}, clips, mask, {"qsd_clip_scale", "clips", "clip_mask"}, side)
+    assert set(feeds) == {"qsd_clip_scale", "clips", "clip_mask"} and feeds["qsd_clip_scale"] is side["qsd_clip_scale"]

@@ -77,6 +77,18 @@ def test_head_and_manifest_entry_must_come_together(small_manifest: Path, run_wi
     del manifest["files"][bundle.MOMENT_QUERY]
     with pytest.raises(BundleError, match="names query graph 'moment_query.onnx', which the bundle does not list"):
         bundle.moment_head_entry(path, manifest)
+    manifest["files"][bundle.MOMENT_QUERY] = "x"
+    manifest["moment_head"]["clip_side"] = ["qsd_clip_scale"]  # schema 6: a clip side needs its graph ...
+    with pytest.raises(BundleError, match=r"clip_graph None with clip_side \['qsd_clip_scale'\]"):
+        bundle.moment_head_entry(path, manifest)
+    manifest["moment_head"]["clip_graph"] = bundle.MOMENT_CLIPS
+    with pytest.raises(BundleError, match="names clip graph 'moment_clips.onnx', not listed"):
+        bundle.moment_head_entry(path, manifest)
+    manifest["files"][bundle.MOMENT_CLIPS] = "x"  # ... and its stored outputs
+    with pytest.raises(BundleError, match=r"clip side \['qsd_clip_scale'\] is not in the bundle"):
+        bundle.moment_head_entry(path, manifest)
+    manifest["files"][bundle.CLIP_SIDE_FILE.format(name="qsd_clip_scale")] = "x"
+    assert bundle.moment_head_entry(path, manifest) == manifest["moment_head"]
 
 
 def test_run_without_a_head_builds_a_bundle_without_one(

@@ -50,13 +50,13 @@ def test_clips_are_streamed_window_by_window(
 ) -> None:
     """No read of more than one window of clips, and chunking the windows changes nothing."""
     reads: list[int] = []
-    window = bundle.ClipStore.window
+    windows = bundle.ClipStore.windows
 
-    def spy(self: bundle.ClipStore, row: int, a: int, b: int) -> np.ndarray:
-        reads.append(b - a)
-        return window(self, row, a, b)
+    def spy(self: bundle.ClipStore, spans: list[tuple[int, int, int]]) -> tuple[np.ndarray, ...]:
+        reads.extend(b - a for _, a, b in spans)
+        return windows(self, spans)
 
-    monkeypatch.setattr(bundle.ClipStore, "window", spy)
+    monkeypatch.setattr(bundle.ClipStore, "windows", spy)
     monkeypatch.setattr(bundle.ClipStore, "clips", lambda *_: pytest.fail("whole video read"))
     req = {"query": long_video.query, "video_id": long_video.video_id, "k": 5}
     whole = client.post("/v1/moments", json=req).json()
@@ -73,13 +73,13 @@ def test_search_hit_moments_come_from_the_matched_segment_only(
     """A search hit on the 30-minute video carries its matched segment; its moments are localized in the
     head's windows around that segment (two or three of them), not in all of the video's windows."""
     reads: list[tuple[int, int]] = []
-    window = bundle.ClipStore.window
+    windows = bundle.ClipStore.windows
 
-    def spy(self: bundle.ClipStore, row: int, a: int, b: int) -> np.ndarray:
-        reads.append((a, b))
-        return window(self, row, a, b)
+    def spy(self: bundle.ClipStore, spans: list[tuple[int, int, int]]) -> tuple[np.ndarray, ...]:
+        reads.extend((a, b) for _, a, b in spans)
+        return windows(self, spans)
 
-    monkeypatch.setattr(bundle.ClipStore, "window", spy)
+    monkeypatch.setattr(bundle.ClipStore, "windows", spy)
     body = {"query": long_video.query, "k": 1, "collection": long_video.collection, "moments": 3}
     (hit,) = client.post("/v1/search", json=body).json()["hits"]
     seg = hit["segment"]

@@ -130,7 +130,9 @@ def test_real_head_in_a_bundle_serves_the_same_top_moment(
     run = _fresh_run(trained_run, tmp_path / "run")
     train_head(MomentTrainOptions(long_data, run, name, epochs=1, validate=False))
     report = build(long_data / "manifest.jsonl", "long", tmp_path / "bundles", run, batch_size=4)
-    assert verify(report.path)["moment_head"]["name"] == name
+    entry = verify(report.path)["moment_head"]
+    assert entry["name"] == name
+    assert entry.get("clip_side", []) == (["qsd_clip_scale"] if name == "cdnet" else [])  # stored per clip
     live = load_bundle(report.path)
     assert live.moments is not None
     q = read_qvhighlights(long_data / "moments_val.jsonl")[0]

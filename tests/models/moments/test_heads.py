@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models.moments.batching import inputs
-from models.moments.common import PAD_SALIENCY
+from models.moments.common import PAD_SALIENCY, cw_to_se
 from models.moments.export import export_onnx
 from models.moments.heads import build_head, head_config
 from models.moments.metrics import eval_submission
@@ -54,29 +54,57 @@ def test_onnx_export_matches_torch(name: str, setup, tmp_path: Path) -> None:  #
 
 def test_cdnet_query_side_runs_in_the_query_graph_and_once_per_request(setup, tmp_path: Path) -> None:  # noqa: ANN001
     """cdnet's window graph takes its query-side tensors (not the sentence and tokens it would have to
-    project again per window), and a batch-1 query repeated per window gives each window's own answer."""
+    project again per window) and its clip side (computed once per clip by the clip graph), and a batch-1
+    query repeated per window gives each window's own answer."""
     import onnxruntime as ort
 
-    from bundle import MOMENT_HEAD, MOMENT_QUERY
-    from bundle.moment_graphs import run_query, run_windows
+    from bundle import MOMENT_CLIPS, MOMENT_HEAD, MOMENT_QUERY
+    from bundle.moment_graphs import run_clips, run_query, run_windows
 
     tower, tok, qs, feats = setup
     torch.manual_seed(0)
     head = build_head(head_config("cdnet", **SMALL), tower).eval()
     export_onnx(head, tok, tmp_path)
-    query, windows = (ort.InferenceSession(str(tmp_path / n)) for n in (MOMENT_QUERY, MOMENT_HEAD))
+    query, windows, clips = (ort.InferenceSession(str(tmp_path / n)) for n in (MOMENT_QUERY, MOMENT_HEAD, MOMENT_CLIPS))
     w_in = {i.name for i in windows.get_inputs()}
-    assert {"qsd_sentence", "qsd_tokens", "cdd_query", "token_states", "moment_queries"} <= w_in
-    assert not {"sentence", "tokens", "input_ids"} & w_in
+    assert {"qsd_clip_query", "qsd_token_rows", "qsd_clip_scale", "cdd_query", "token_states", "moment_queries"} <= w_in
+    assert not {"sentence", "tokens", "input_ids", "qsd_sentence", "qsd_tokens"} & w_in
     vids = [feats[q.vid] for q in qs[:3]]
     batch = inputs(tok, [qs[0].query] * 3, vids)  # one query, three windows
     with torch.no_grad():
         want = [o.numpy() for o in head(**batch)]
     side = run_query(query, batch["input_ids"][:1].numpy(), batch["attention_mask"][:1].numpy())
     assert all(len(v) == 1 for v in side.values())  # computed once, batch 1
-    got = run_windows(windows, side, batch["clips"].numpy(), batch["clip_mask"].numpy())
+    b, t, e = batch["clips"].shape
+    per_clip = {k: v.reshape(b, t) for k, v in run_clips(clips, batch["clips"].reshape(b * t, e).numpy()).items()}
+    got = run_windows(windows, side, batch["clips"].numpy(), batch["clip_mask"].numpy(), per_clip)
     for g, w in zip(got, want, strict=True):
         assert g.shape == w.shape and abs(g - w).max() <= 1e-4
+
+
+@pytest.mark.parametrize("variant", [{}, {"use_qsd": False}, {"cdd_points": 0}, {"dec_layers": 2, "enc_layers": 2}])
+def test_cdnet_serving_form_equals_the_training_form(variant: dict, setup) -> None:  # noqa: ANN001
+    """``localize`` (QSD folded into the query's maps and a per-clip scale, no E x E projection of the clips;
+    only the last decoder layer's heads) equals the training form's last layer (``run``: the clips projected
+    and normalised as the paper's design has them) on a trained-looking head: random, not identity,
+    projections, padded tokens and padded clips."""
+    tower, tok, qs, feats = setup
+    torch.manual_seed(1)
+    head = build_head(head_config("cdnet", **SMALL, **variant), tower).eval()
+    with torch.no_grad():
+        for lin in (head.qsd.pv, head.qsd.pq, head.qsd.pt):  # away from the identity they start at
+            lin.weight.add_(0.3 * torch.randn_like(lin.weight))
+            lin.bias.add_(0.1 * torch.randn_like(lin.bias))
+        texts = [qs[0].query, "x", qs[2].query + " and a red 2 appears"]  # different token counts: padding
+        batch = inputs(tok, texts, [feats[q.vid] for q in qs[:3]])
+        sentence, tokens = head.text(batch["input_ids"], batch["attention_mask"])
+        out = head.run(sentence, tokens, batch["attention_mask"], batch["clips"], batch["clip_mask"])
+        cw, logits = out["layers"][-1]
+        want = (cw_to_se(cw), logits.softmax(-1)[..., 0], out["saliency"])
+        got = head.localize(sentence, tokens, batch["attention_mask"], batch["clips"], batch["clip_mask"])
+    assert (batch["attention_mask"] == 0).any() and (batch["clip_mask"] == 0).any()
+    for g, w in zip(got, want, strict=True):
+        assert torch.allclose(g, w, atol=2e-5), (g - w).abs().max()
 
 
 @pytest.mark.parametrize("name", ["span_regression", "cdnet"])
