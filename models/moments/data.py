@@ -25,6 +25,7 @@ import numpy as np
 
 from xmr.errors import ManifestError
 
+GT_CLIP_S = 2.0  # seconds per clip of relevant_clip_ids / saliency_scores (QVHighlights' clip_length)
 EPS = 1e-3  # seconds of slack for windows that end "at" the video's end after float rounding
 
 
@@ -88,6 +89,12 @@ def read_qvhighlights(path: Path, require_windows: bool = False) -> list[MomentQ
         if require_windows and not windows:
             raise MomentDataError(f"{where}: no relevant_windows")
         _check_windows(windows, duration, where)
+        if "relevant_clip_ids" in row:  # the saliency annotations, on QVHighlights' 2-s clip grid
+            from models.moments.metrics import clip_ids_problem
+
+            ids, scores = np.asarray(row["relevant_clip_ids"], int), np.asarray(row.get("saliency_scores", []), float)
+            if problem := clip_ids_problem(ids, scores, int(duration / GT_CLIP_S), GT_CLIP_S):
+                raise MomentDataError(f"{where}: {problem}")
         out.append(MomentQuery(qid, query, vid, duration, windows, where, row))
     return out
 

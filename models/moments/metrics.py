@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from models.moments.data import MomentDataError
+
 IOU_THDS = [round(float(x), 2) for x in np.linspace(0.5, 0.95, 10)]
 BUCKETS = {"short": (0, 10), "middle": (10, 30), "long": (30, 150), "full": (0, 150)}
 
@@ -145,8 +147,23 @@ def gt_saliency(d: dict[str, Any], clip_length: float = 2.0) -> np.ndarray:
     """(n_clips, 3) annotator scores in [0, 4] on the GT clip grid; n_clips = int(duration / clip_length)."""
     full = np.zeros((int(d["duration"] / clip_length), 3))
     ids = np.asarray(d["relevant_clip_ids"], int)
-    full[ids] = np.asarray(d["saliency_scores"], float).reshape(len(ids), 3)
+    scores = np.asarray(d["saliency_scores"], float)
+    if problem := clip_ids_problem(ids, scores, len(full), clip_length):
+        raise MomentDataError(f"qid {d['qid']!r} ({d['duration']} s): {problem}")
+    full[ids] = scores.reshape(len(ids), 3)
     return full
+
+
+def clip_ids_problem(ids: np.ndarray, scores: np.ndarray, n_clips: int, clip_length: float) -> str | None:
+    """Why ``relevant_clip_ids`` / ``saliency_scores`` do not fit a video of ``n_clips`` GT clips, or None."""
+    if scores.shape != (len(ids), 3):
+        return f"saliency_scores of shape {scores.shape} for {len(ids)} relevant_clip_ids (3 annotators each)"
+    if len(ids) and (ids.min() < 0 or ids.max() >= n_clips):
+        return (
+            f"relevant_clip_ids {ids.min()}..{ids.max()} outside the video's {n_clips} clips of {clip_length:g} s "
+            f"(QVHighlights' grid: id i covers [{clip_length:g} i, {clip_length:g} (i + 1)) s)"
+        )
+    return None
 
 
 def eval_highlight(sub: list[dict[str, Any]], gt: list[dict[str, Any]], clip_length: float = 2.0) -> dict[str, Any]:

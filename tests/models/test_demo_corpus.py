@@ -53,3 +53,18 @@ def test_published_formats(corpus: Path) -> None:
     for r in rows:
         assert len(r["relevant_clip_ids"]) == len(r["saliency_scores"])
         assert all(0 <= s < e <= r["duration"] for s, e in r["relevant_windows"])
+    # the reader's checks and the official evaluation's 2-s saliency grid accept them (they were on a 0.5-s
+    # grid until 2026-12-07, and `xmr moments train --data <demo>` crashed validating)
+    from models.moments.data import read_qvhighlights
+    from models.moments.metrics import eval_submission
+
+    qs = read_qvhighlights(corpus / "moments_test.jsonl")
+    sub = [
+        {
+            "qid": r["qid"],
+            "pred_relevant_windows": [[0.0, r["duration"], 1.0]],
+            "pred_saliency_scores": [0.0] * int(r["duration"] / 2),
+        }
+        for r in rows
+    ]
+    assert len(qs) == len(rows) and eval_submission(sub, rows)["brief"]["MR-full-R1@0.5"] is not None

@@ -49,6 +49,8 @@ def test_qvhighlights_reads_records(tmp_path: Path) -> None:
         ({**ROW, "relevant_windows": [[-3, 2]]}, "outside the video"),
         ({k: v for k, v in ROW.items() if k != "vid"}, "not a QVHighlights record"),
         ("{not json", "not a QVHighlights record"),
+        ({**ROW, "relevant_clip_ids": [74, 75]}, "relevant_clip_ids 74..75 outside the video's 75 clips of 2 s"),
+        ({**ROW, "saliency_scores": [[4, 4, 2]]}, "saliency_scores of shape \\(1, 3\\) for 2 relevant_clip_ids"),
     ],
 )
 def test_qvhighlights_refusals_name_file_line_reason(tmp_path: Path, row: object, reason: str) -> None:

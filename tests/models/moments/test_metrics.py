@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.moments.data import MomentDataError
 from models.moments.metrics import charades_metrics, detection_ap, eval_submission, mr_r1
 
 GT = [10.0, 20.0]
@@ -98,6 +99,13 @@ def test_highlight_hand_worked() -> None:
     assert out["HL-min-Fair"]["HL-mAP"] == pytest.approx(66.67)
     assert out["brief"]["HL-min-VeryGood-mAP"] == 50.0 and out["brief"]["HL-min-Good-Hit1"] == 100.0
     assert list(out) == ["brief", "HL-min-Fair", "HL-min-Good", "HL-min-VeryGood", "full", "long", "middle", "short"]
+
+
+def test_saliency_ids_off_the_2s_grid_are_named_not_an_index_error() -> None:
+    """A GT whose relevant_clip_ids are on another grid (e.g. 0.5-s clips) is refused with its qid and why."""
+    gt = [_gt(1, [[2, 6]], duration=8.0, ids=[1, 9], scores=[[4, 2, 0], [3, 4, 1]])]
+    with pytest.raises(MomentDataError, match=r"qid 1 \(8.0 s\): relevant_clip_ids 1..9 outside the video's 4 clips"):
+        eval_submission([_pred(1, [[2, 6, 1.0]], sal=[0.1, 0.9, 0.5, 0.2])], gt)
 
 
 def test_charades_r1_and_miou() -> None:
