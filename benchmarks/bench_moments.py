@@ -51,6 +51,7 @@ def live_manifest(root: Path, collection: str) -> dict[str, Any]:
 
 
 SERVER_MS: dict[str, list[float]] = {}  # path + moments flag -> the server's own took_ms per request
+MOMENT_HITS: list[int] = []  # per search with moments: how many of its hits carry moments
 
 
 def timed(http: httpx.Client, path: str, body: dict[str, object]) -> float:
@@ -59,16 +60,23 @@ def timed(http: httpx.Client, path: str, body: dict[str, object]) -> float:
     r = http.post(path, json=body)
     r.raise_for_status()
     took = time.perf_counter() - t0
-    SERVER_MS.setdefault(f"{path} {bool(body.get('moments'))}", []).append(float(r.json()["took_ms"]))
+    answer = r.json()
+    SERVER_MS.setdefault(f"{path} {bool(body.get('moments'))}", []).append(float(answer["took_ms"]))
+    if path == "/v1/search" and body.get("moments"):  # that the head really ran: hits that got moments
+        MOMENT_HITS.append(sum(bool(h.get("moments")) for h in answer["hits"]))
     return took
 
 
-def searches(url: str, collection: str, queries: list[str], n: int) -> tuple[list[float], list[float]]:
+def searches(
+    url: str, collection: str, queries: list[str], n: int, modality: str | None = None
+) -> tuple[list[float], list[float]]:
     """Latencies (s) of plain and moments searches, alternating which goes first."""
     plain, moments = [], []
     with httpx.Client(base_url=url, timeout=60) as http:
         for i in range(n):
             body: dict[str, object] = {"query": queries[i % len(queries)], "k": 10, "collection": collection}
+            if modality:
+                body["modality"] = modality
             order = [(plain, body), (moments, body | {"moments": True})]
             for out, b in order if i % 2 else order[::-1]:
                 out.append(timed(http, "/v1/search", b))
@@ -89,6 +97,7 @@ def main() -> None:
     ap.add_argument("--collection", default="demo")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--modality", choices=["video", "image"], help="searches' modality filter (default: none)")
     ap.add_argument("--section", default="moments", help="docs/benchmarks.md section to write (one per head compared).")
     args = ap.parse_args()
     queries = captions(args.data)
@@ -97,17 +106,20 @@ def main() -> None:
         span = int(live_manifest(root, "long")["moment_head"]["span_clips"])
         proc, url = start_server(root)
         try:
-            searches(url, args.collection, queries, 30)  # warm-up
+            searches(url, args.collection, queries, 30, args.modality)  # warm-up
             long_moments(url, queries, 5)
             plain, with_moments, ratios = [], [], []
             for _ in range(args.rounds):  # the machine is shared: a ratio per round shows how much it moves
-                p, m = searches(url, args.collection, queries, args.requests // args.rounds)
+                p, m = searches(url, args.collection, queries, args.requests // args.rounds, args.modality)
                 plain, with_moments = plain + p, with_moments + m
                 ratios.append(percentiles(m)[0] / percentiles(p)[0])
             long = long_moments(url, ["a red 7 moves left", *queries], max(20, args.requests // 10))
         finally:
             proc.terminate()
             proc.wait()
+    measured = MOMENT_HITS[-len(with_moments) :]
+    if not any(measured):
+        raise SystemExit("no search hit carried moments (image hits only?): the ratio would not measure the head")
     base = percentiles(plain)
     rows = [
         ("POST /v1/search, k = 10", plain, "/v1/search False"),
@@ -133,9 +145,12 @@ def main() -> None:
     body = (
         f"Collection `{args.collection}` ({n_items} items); moment heads: {head}; one uvicorn worker, "
         "one sequential httpx client on the same machine, plain and moments searches interleaved request by "
-        "request, `OMP_NUM_THREADS=1`; query = a test caption.\n\n"
+        "request, `OMP_NUM_THREADS=1`; query = a test caption"
+        + (f", `modality: {args.modality}`" if args.modality else "")
+        + f"; hits per search with moments that carry moments: {statistics.mean(measured):.1f} of 10.\n\n"
         f"Command: `python benchmarks/bench_moments.py --root {args.root} --data {args.data} --run {args.run} "
         f"--collection {args.collection} --requests {args.requests} --rounds {args.rounds}"
+        + (f" --modality {args.modality}" if args.modality else "")
         + (f" --section {args.section}" if args.section != "moments" else "")
         + "`\n\n"
         + "\n".join(lines)
