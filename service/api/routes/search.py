@@ -41,7 +41,7 @@ def encode_and_rank(
 ) -> SearchResponse:
     head, query_inputs = live.moments, None
     with metrics.stage("encode"):
-        if req.moments_per_hit and remote is None and head is not None and head.shares_encoder:
+        if head is not None and shares_query_graph(live, req, remote):
             query_inputs = head.encode_query(req.query)  # one text-tower pass for the search and the moments
             vec = query_inputs[MOMENT_QUERY_SENTENCE]
         else:
@@ -105,6 +105,12 @@ def rank(
     )
 
 
+def shares_query_graph(live: LoadedBundle, req: SearchRequest, remote: RemoteMoments | None) -> bool:
+    """Whether ``encode_and_rank`` takes the search vector from the moment head's query graph."""
+    head = live.moments
+    return bool(req.moments_per_hit) and remote is None and head is not None and head.shares_encoder
+
+
 def runs_inline(work_ms: float, budget_ms: float, own_core: bool) -> bool:
     """Whether a request whose measured work is ``work_ms`` runs on the event loop instead of a thread.
 
@@ -134,7 +140,10 @@ async def search(req: SearchRequest, request: Request) -> JSONBytes:
         search_ms += live.reranker.latency_ms
     # Moments mean a moment-head call or a request to the moment service: never on the event loop.
     own_core = state.own_core and not req.moments_per_hit
-    if encode_ms < settings.batch_min_encode_ms:
+    # A search with moments whose head's query graph also gives the search vector runs that graph once
+    # (encode_and_rank); through the batcher it would run the text tower twice (the batch's encoder, then
+    # the query graph): measured on the MiniLM collection, +8.7 ms a request instead of +2.9 ms.
+    if encode_ms < settings.batch_min_encode_ms or shares_query_graph(live, req, remote):
         if runs_inline(encode_ms + search_ms, settings.inline_max_ms, own_core):
             return JSONBytes(encode_and_rank(live, req, metrics, t0, remote))
         return JSONBytes(await run_in_threadpool(encode_and_rank, live, req, metrics, t0, remote))
