@@ -4,9 +4,9 @@ A video of at most ``span_clips`` clips (the longest window the head handles) is
 one is cut into windows of ``span_clips`` clips starting every ``span_clips // 2`` clips, so any event
 up to half a span long lies whole inside some window. Each window's spans are mapped to the video's
 own seconds and all windows' spans are merged by score-aware non-maximum suppression; per-clip
-saliency is the mean over the windows covering the clip. Clips are read from the memory map one
-window at a time and windows run in chunks of at most ``MAX_WINDOWS`` rows, so memory stays bounded
-whatever the video's length (design ours: the head's papers score one pre-cut video of <= 150 s).
+saliency is the mean over the windows covering the clip. Windows run in chunks of at most
+``MAX_WINDOWS`` rows and only a chunk's clips are read from the memory map (one gather per chunk), so
+memory stays bounded whatever the video's length (design ours: the head's papers score one pre-cut video of <= 150 s).
 """
 
 from __future__ import annotations
