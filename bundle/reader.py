@@ -261,14 +261,10 @@ class ClipStore:
         return int(self.offsets[row + 1] - self.offsets[row])
 
     def padded(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Clips of ``rows`` as one batch: features (K, T, E) float32 zero-padded, mask (K, T) int64."""
-        starts = self.offsets[np.asarray(rows, np.int64)]  # (K,)
-        counts = self.offsets[np.asarray(rows, np.int64) + 1] - starts
-        mask = np.arange(int(counts.max(initial=0)))[None, :] < counts[:, None]  # (K, T) bool
-        out = np.zeros((len(rows), mask.shape[1], self.features.shape[1]), np.float32)
-        # one gather from the memory map: the clips of row k are features[starts[k] : starts[k] + counts[k]]
-        out[mask] = self.features[(starts[:, None] + np.arange(mask.shape[1])[None, :])[mask]]
-        return out, mask.astype(np.int64)
+        """Clips of ``rows`` as one batch: features (K, T, E) float32 zero-padded, mask (K, T) int64 (``windows``
+        over each row's whole video)."""
+        clips, mask, _ = self.windows([(row, 0, self.count(row)) for row in rows])
+        return clips, mask
 
 
 def rerank_candidates(manifest: dict[str, Any]) -> int:

@@ -122,9 +122,10 @@ def write_clip_side(staging: Path, clips_graph: Any, chunk: int = CLIP_CHUNK) ->
         for name, a in probe.items():
             np.save(staging / CLIP_SIDE_FILE.format(name=name), np.zeros((0, *a.shape[1:]), np.float32))
         return list(probe)
-    files = {name: staging / CLIP_SIDE_FILE.format(name=name) for name in probe}
     outs = {
-        name: np.lib.format.open_memmap(files[name], mode="w+", dtype=np.float32, shape=(total, *a.shape[1:]))
+        name: np.lib.format.open_memmap(
+            staging / CLIP_SIDE_FILE.format(name=name), mode="w+", dtype=np.float32, shape=(total, *a.shape[1:])
+        )
         for name, a in probe.items()
     }
     for at in range(0, total, chunk):
