@@ -15,6 +15,7 @@ from service import errors
 from service.api.routes import docs, health, items, media, moments, search
 from service.batcher import MicroBatcher
 from service.config import Settings, get_settings
+from service.fastpath import SearchFastPath
 from service.limits import RequestGuard
 from service.metrics import Metrics
 from service.remote_moments import CircuitBreaker, RemoteMoments
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, store: BundleStore | None = Non
     app.state.own_core = settings.workers >= (os.cpu_count() or 1)
     errors.install(app)
 
+    if settings.fast_search and settings.role == "all":  # added first: RequestGuard wraps it
+        app.add_middleware(SearchFastPath, state=app.state)
     app.add_middleware(
         RequestGuard, metrics=metrics, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s
     )

@@ -131,8 +131,12 @@ def runs_inline(work_ms: float, budget_ms: float, own_core: bool) -> bool:
 )
 async def search(req: SearchRequest, request: Request) -> JSONBytes:
     """Rank the collection's videos and/or images by how well they show ``query``."""
-    t0 = time.perf_counter()
-    state = request.app.state  # read directly: each FastAPI dependency costs a resolution per request
+    return JSONBytes(await answer(request.app.state, req, time.perf_counter()))
+
+
+async def answer(state: Any, req: SearchRequest, t0: float) -> SearchResponse:
+    """The search's answer: ``state`` is the app's (``app.state``), ``t0`` when the request began. Shared by
+    the route and by service/fastpath.py, which serves valid requests without FastAPI's request machinery."""
     live, metrics, settings = state.store.get(req.collection), state.metrics, state.settings
     remote: RemoteMoments | None = getattr(state, "remote_moments", None)
     encode_ms, search_ms = live.encoder.latency_ms, live.searcher.latency_ms
@@ -145,17 +149,18 @@ async def search(req: SearchRequest, request: Request) -> JSONBytes:
     # the query graph): measured on the MiniLM collection, +8.7 ms a request instead of +2.9 ms.
     if encode_ms < settings.batch_min_encode_ms or shares_query_graph(live, req, remote):
         if runs_inline(encode_ms + search_ms, settings.inline_max_ms, own_core):
-            return JSONBytes(encode_and_rank(live, req, metrics, t0, remote))
-        return JSONBytes(await run_in_threadpool(encode_and_rank, live, req, metrics, t0, remote))
+            return encode_and_rank(live, req, metrics, t0, remote)
+        return await run_in_threadpool(encode_and_rank, live, req, metrics, t0, remote)
     # Encoders slow enough to gain from sharing a forward pass go through the micro-batcher; the
     # "encode" stage includes the wait for batch company.
     if runs_inline(search_ms, settings.inline_max_ms, own_core):
         with metrics.stage("encode"):
             vec = await state.batcher.encode(live.encoder, req.query)
-        return JSONBytes(rank(live, req, vec[None], metrics, t0, remote))
+        return rank(live, req, vec[None], metrics, t0, remote)
 
     def ranked(vec: np.ndarray) -> SearchResponse:  # in the batch's thread, right after the forward pass
         metrics.observe_stage("encode", time.perf_counter() - t0)
         return rank(live, req, vec[None], metrics, t0, remote)
 
-    return JSONBytes(await state.batcher.encode_then(live.encoder, req.query, ranked))
+    response: SearchResponse = await state.batcher.encode_then(live.encoder, req.query, ranked)
+    return response
