@@ -105,6 +105,7 @@ def timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 def instrument() -> list[str]:
     """Wrap each layer of the request path (module globals and class methods are looked up per call)."""
     import service.api.routes.search as search
+    import service.fastpath
     import service.limits
     import service.metrics
 
@@ -114,6 +115,7 @@ def instrument() -> list[str]:
             (service.limits, "RequestGuard"),
             (service.limits, "BodyLimit"),
             (service.metrics, "RequestTimer"),
+            (service.fastpath, "SearchFastPath"),
         )
         if hasattr(module, name)  # older revisions had two middlewares (profile them with this script too)
     ]
@@ -126,7 +128,7 @@ def instrument() -> list[str]:
         ("response validation + serialisation", fastapi.routing, "serialize_response"),
         ("sending the response (Response.__call__)", starlette.responses.Response, "__call__"),
     ]
-    for name in ("encode_and_rank", "rank", "respond"):
+    for name in ("answer", "encode_and_rank", "rank", "respond"):
         if hasattr(search, name):
             layers.append((f"  work: search.{name}", search, name))
     for label, owner, attr in layers:
@@ -173,7 +175,9 @@ def main() -> None:
     global BODY
     BODY = json.dumps({"query": "a red 7 moves left, then a blue 3 appears", "k": 10,
                        "collection": args.collection}).encode()  # fmt: skip
-    app = create_app(Settings(root=args.root, poll_seconds=0, default_collection=args.collection))
+    # As `xmr serve` runs by default: a worker per core, so cheap searches run inline (routes/search.py).
+    settings = Settings(root=args.root, poll_seconds=0, default_collection=args.collection, workers=os.cpu_count() or 1)
+    app = create_app(settings)
     if args.pyinstrument:
         from pyinstrument import Profiler
 
