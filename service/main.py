@@ -79,7 +79,9 @@ def create_app(settings: Settings | None = None, store: BundleStore | None = Non
     app.state.own_core = settings.workers >= (os.cpu_count() or 1)
     errors.install(app)
 
-    if settings.fast_search and settings.role == "all":  # added first: RequestGuard wraps it
+    # Added first, so RequestGuard wraps it. Not with XMR_OTEL: FastAPI's operation spans (endpoint,
+    # serialisation) and the span's route come from the route, which the fast path skips.
+    if settings.fast_search and not settings.otel and settings.role == "all":
         app.add_middleware(SearchFastPath, state=app.state)
     app.add_middleware(
         RequestGuard, metrics=metrics, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s

@@ -150,9 +150,10 @@ def test_a_refused_request_reaches_the_route_with_its_body_whole(fast_and_route:
     assert sent[0]["status"] == 418
 
 
-def test_the_fast_path_can_be_turned_off(fast_and_route: tuple[TestClient, TestClient]) -> None:
-    from service.fastpath import SearchFastPath
-
+def test_the_fast_path_can_be_turned_off(fast_and_route: tuple[TestClient, TestClient], root: Path) -> None:
+    """XMR_FAST_SEARCH=false turns it off, and so does XMR_OTEL=true (FastAPI's spans come from the route)."""
     fast, route = (c.app.user_middleware for c in fast_and_route)  # type: ignore[attr-defined]
-    assert [m.cls for m in fast].count(SearchFastPath) == 1
-    assert SearchFastPath not in [m.cls for m in route]
+    assert [m.cls for m in fast].count(fastpath.SearchFastPath) == 1
+    assert fastpath.SearchFastPath not in [m.cls for m in route]
+    traced = create_app(Settings(root=root, poll_seconds=0, otel=True))
+    assert fastpath.SearchFastPath not in [m.cls for m in traced.user_middleware]
