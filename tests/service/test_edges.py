@@ -135,6 +135,11 @@ def test_real_uvicorn_body_timeout_and_bad_content_length(bundle_root: Path) -> 
         # and a well-formed request on the same server still works
         ok = raw_exchange(url, head + b'content-length: 14\r\nconnection: close\r\n\r\n{"query": "x"}')
         assert ok.startswith(b"HTTP/1.1 200 ")
+        # a chunked body in three chunks (the search fast path reads a body of several messages)
+        body = b'{"query": "a red 7", "k": 2}'
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:5], body[5:17], body[17:])) + b"0\r\n\r\n"
+        ok = raw_exchange(url, head + b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n" + chunked)
+        assert ok.startswith(b"HTTP/1.1 200 ") and ok.count(b'"id":') == 2, ok
     finally:
         proc.terminate()
         proc.wait(timeout=10)
