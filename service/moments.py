@@ -30,6 +30,7 @@ from bundle import (
     moment_head_entry,
 )
 from bundle.moment_graphs import contract_errors, run_query, run_windows
+from service.encoder import providers as session_providers
 from xmr.errors import BundleError
 
 MAX_WINDOWS = 256  # windows per ONNX call: (256, span, E) float32 is a few MB at span 64, E 64
@@ -160,7 +161,7 @@ class MomentHead:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        providers = ort.get_available_providers()
+        providers = session_providers()
         self.path = bundle_dir / MOMENT_HEAD
         self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         self.query: ort.InferenceSession | None = None
