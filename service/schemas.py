@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +24,25 @@ MAX_ID_CHARS = 1024  # item ids are paths relative to a folder, which can be lon
 # Videos per /v1/moments/batch call: the largest valid batch (50 ids of 1,024 characters) fits the 64 KiB body
 # limit, so a batch over the schema's limits is refused by validation (422), never by size (413).
 MAX_BATCH_VIDEOS = 50
+
+M = TypeVar("M", bound=BaseModel)
+_set = object.__setattr__
+
+
+def built(cls: type[M], fields: dict[str, Any]) -> M:
+    """``cls.model_construct(**fields)`` where ``fields`` names every field of ``cls``: the same instance
+    (its ``__dict__``, the fields set, no extra, no private attributes) without model_construct's walk over
+    the model's fields, aliases and defaults: 0.7 against 3.4 µs a hit, and a search with moments builds about
+    41 models (hits, segments, moments). For values of the right types only, as with model_construct: the
+    search and moments builders, whose answers tests/service/test_speed_paths.py validates against the
+    response model; tests/service/test_schemas_built.py checks it against model_construct for each model."""
+    model = cls.__new__(cls)
+    _set(model, "__dict__", fields)
+    _set(model, "__pydantic_fields_set__", set(fields))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
+
 
 Modality = Literal["video", "image", "all"]
 NOT_BLANK = r"\S"  # somewhere a character that is not whitespace (str.isspace), checked with Python's re

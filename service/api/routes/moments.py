@@ -23,6 +23,7 @@ from service.schemas import (
     MomentsResponse,
     Problem,
     Segment,
+    built,
 )
 from service.store import BundleStore, LoadedBundle
 from xmr.errors import NotFound, NotSupported
@@ -59,9 +60,9 @@ def focus_of(segment: Segment | None) -> tuple[float, float] | None:
 
 
 def to_moments(loc: Localized) -> list[Moment]:
-    """Built without validation (model_construct), like the hits: every field is a float the head computed
+    """Built without validation (``built``), like the hits: every field is a float the head computed
     (tests/service/test_speed_paths.py validates the answers against the response model)."""
-    return [Moment.model_construct(start=round(m.start, 3), end=round(m.end, 3), score=m.score) for m in loc.moments]
+    return [built(Moment, {"start": round(m.start, 3), "end": round(m.end, 3), "score": m.score}) for m in loc.moments]
 
 
 def to_saliency(loc: Localized) -> list[ClipScore]:
