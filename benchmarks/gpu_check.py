@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
-from bundle import TEXT_ENCODER  # noqa: E402
 from service.batcher import MicroBatcher  # noqa: E402
 from service.encoder import QueryEncoder  # noqa: E402
 
@@ -69,11 +68,7 @@ def gpu_name() -> str:
 def oracles(encoder: QueryEncoder, bundle_dir: Path) -> dict[str, float]:
     """Max |difference| of the encoder's embeddings against a CPU-only session of the same graph, and of a
     batch against one query at a time on the encoder's own provider."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    cpu = ort.InferenceSession(str(bundle_dir / TEXT_ENCODER), sess_options=opts, providers=["CPUExecutionProvider"])
-    on_cpu = QueryEncoder.__new__(QueryEncoder)  # the same tokenisation and feeds, on the CPU session
-    on_cpu.session, on_cpu.tokenizer = cpu, encoder.tokenizer
+    on_cpu = QueryEncoder(bundle_dir, on=["CPUExecutionProvider"])  # the same tokenisation and feeds
     batched = encoder.encode(QUERIES)
     alone = np.concatenate([encoder.encode([q]) for q in QUERIES])
     return {

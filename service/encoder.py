@@ -46,11 +46,14 @@ def preload_cuda() -> None:
 class QueryEncoder:
     """Loaded once per bundle; ``encode`` is thread-safe (ORT sessions allow concurrent ``run``)."""
 
-    def __init__(self, bundle_dir: Path, threads: int = 1) -> None:
+    def __init__(self, bundle_dir: Path, threads: int = 1, on: list[str] | None = None) -> None:
+        """``on``: the execution providers to ask for (default: ``providers()``, CUDA when present)."""
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(bundle_dir / TEXT_ENCODER), sess_options=opts, providers=providers())
+        self.session = ort.InferenceSession(
+            str(bundle_dir / TEXT_ENCODER), sess_options=opts, providers=on or providers()
+        )
         self.tokenizer = Tokenizer.from_file(str(bundle_dir / TOKENIZER))
         self.latency_ms = self._probe()
 
