@@ -91,11 +91,11 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise RuntimeError(f"{url} not ready in {timeout} s")
 
 
-def start_bare() -> tuple[subprocess.Popen[bytes], str]:
-    """The bare FastAPI endpoint (benchmarks/bare_app.py) on the same uvicorn as xmr, one worker."""
+def start_bare(workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """The bare FastAPI endpoint (benchmarks/bare_app.py) on the same uvicorn as xmr, ``workers`` processes."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.bare_app:create_bare_app"]
-    cmd += ["--port", str(port), "--log-level", "warning"]
+    cmd += ["--port", str(port), "--log-level", "warning", "--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc)
