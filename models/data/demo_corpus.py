@@ -27,12 +27,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from models.moments.data import relevant_clip_ids
+
 log = logging.getLogger(__name__)
 
 SIZE = 128  # frame side, pixels
 FPS = 10
 DIGIT_SCALE = 3  # 8x8 digits drawn at 24x24
-CLIP_LENGTH = 2.0  # seconds per clip of relevant_clip_ids (QVHighlights' grid, as its evaluation reads them)
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),
     "green": (40, 200, 60),
@@ -173,13 +174,10 @@ def _split(i: int, n: int) -> str:
 
 def _moment_rows(vid: str, duration: float, captions: list[dict[str, object]]) -> list[dict[str, object]]:
     rows = []
-    n_clips = int(duration / CLIP_LENGTH)  # the official evaluation's grid: whole clips only
     for j, cap in enumerate(captions):
         windows = cap["relevant_windows"]
         assert isinstance(windows, list)
-        clip_ids = [
-            c for c in range(n_clips) if any(c * CLIP_LENGTH < e and (c + 1) * CLIP_LENGTH > s for s, e in windows)
-        ]
+        clip_ids = relevant_clip_ids(windows, duration)
         rows.append(
             {
                 "qid": f"{vid}-{j}",

@@ -26,9 +26,9 @@ import numpy as np
 from tqdm import tqdm
 
 from models.data.demo_corpus import COLORS, MOTIONS, SIZE, h264_stream
+from models.moments.data import GT_CLIP_S, relevant_clip_ids
 
 FPS = 2
-GT_CLIP = 2.0  # seconds per GT clip (QVHighlights' clip_length)
 RAMP = 0.3  # fraction of an event spent fading in (and out)
 TRAVEL = 60.0  # pixels a moving digit travels over its whole event
 
@@ -100,11 +100,10 @@ def _paint(canvas: np.ndarray, glyph: np.ndarray, e: dict[str, Any], t: float) -
 
 def _query_row(vid: str, j: int, e: dict[str, Any], duration: float, rng: np.random.Generator) -> dict[str, Any]:
     """QVHighlights record of event ``e``: clips overlapping the window, saliency from mean opacity."""
-    n_clips = int(duration / GT_CLIP)
-    ids = [c for c in range(n_clips) if c * GT_CLIP < e["end"] and (c + 1) * GT_CLIP > e["start"]]
+    ids = relevant_clip_ids([(e["start"], e["end"])], duration)
     scores = []
     for c in ids:
-        base = int(round(4 * float(visibility(e, c * GT_CLIP + np.arange(0.125, GT_CLIP, 0.25)).mean())))
+        base = int(round(4 * float(visibility(e, c * GT_CLIP_S + np.arange(0.125, GT_CLIP_S, 0.25)).mean())))
         noisy = [int(np.clip(base + rng.integers(-1, 2), 0, 4)) for _ in range(2)]
         scores.append([base, *noisy])
     return {

@@ -29,6 +29,16 @@ GT_CLIP_S = 2.0  # seconds per clip of relevant_clip_ids / saliency_scores (QVHi
 EPS = 1e-3  # seconds of slack for windows that end "at" the video's end after float rounding
 
 
+def relevant_clip_ids(windows: list[list[float]] | list[tuple[float, float]], duration: float) -> list[int]:
+    """The ids of the GT clips (QVHighlights' grid of ``GT_CLIP_S``; whole clips only, as its evaluation reads
+    them: ``int(duration / GT_CLIP_S)``) that overlap any of ``windows`` ([start, end] seconds)."""
+    return [
+        c
+        for c in range(int(duration / GT_CLIP_S))
+        if any(c * GT_CLIP_S < end and (c + 1) * GT_CLIP_S > start for start, end in windows)
+    ]
+
+
 class MomentDataError(ManifestError):
     """A moment annotation or feature file is malformed, inconsistent or missing."""
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from models.moments.data import MomentDataError
+from models.moments.data import GT_CLIP_S, MomentDataError
 
 IOU_THDS = [round(float(x), 2) for x in np.linspace(0.5, 0.95, 10)]
 BUCKETS = {"short": (0, 10), "middle": (10, 30), "long": (30, 150), "full": (0, 150)}
@@ -143,7 +143,7 @@ def _get_ap(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(precision[np.where(np.diff(recall))]))
 
 
-def gt_saliency(d: dict[str, Any], clip_length: float = 2.0) -> np.ndarray:
+def gt_saliency(d: dict[str, Any], clip_length: float = GT_CLIP_S) -> np.ndarray:
     """(n_clips, 3) annotator scores in [0, 4] on the GT clip grid; n_clips = int(duration / clip_length)."""
     full = np.zeros((int(d["duration"] / clip_length), 3))
     ids = np.asarray(d["relevant_clip_ids"], int)
@@ -166,7 +166,9 @@ def clip_ids_problem(ids: np.ndarray, scores: np.ndarray, n_clips: int, clip_len
     return None
 
 
-def eval_highlight(sub: list[dict[str, Any]], gt: list[dict[str, Any]], clip_length: float = 2.0) -> dict[str, Any]:
+def eval_highlight(
+    sub: list[dict[str, Any]], gt: list[dict[str, Any]], clip_length: float = GT_CLIP_S
+) -> dict[str, Any]:
     """``{"HL-min-Fair"|"HL-min-Good"|"HL-min-VeryGood": {"HL-mAP", "HL-Hit1"}}`` in %."""
     gt_by = {d["qid"]: gt_saliency(d, clip_length) for d in gt}
     out = {}
@@ -184,7 +186,9 @@ def eval_highlight(sub: list[dict[str, Any]], gt: list[dict[str, Any]], clip_len
     return out
 
 
-def eval_submission(sub: list[dict[str, Any]], gt: list[dict[str, Any]], clip_length: float = 2.0) -> dict[str, Any]:
+def eval_submission(
+    sub: list[dict[str, Any]], gt: list[dict[str, Any]], clip_length: float = GT_CLIP_S
+) -> dict[str, Any]:
     """The official output: ``{"brief": {...}, "full"/"short"/"middle"/"long": ..., "HL-min-*": ...}``.
 
     Only queries present in both files are scored (the official ``match_number=False``).
