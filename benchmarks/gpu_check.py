@@ -6,7 +6,7 @@
 benchmarks/gpu_pack.py unpacks there). The script:
 
 1. names ONNX Runtime's build, its providers and the ones the service's ``QueryEncoder`` got (it asks for
-   every available provider, CUDA first when present);
+   CUDA, then the CPU: ``service.encoder.providers``);
 2. checks the encoder against its oracles: the same graph on a CPU-only session, and batched encoding
    against one query at a time (the micro-batcher relies on padding invariance);
 3. measures batching on ÷ off through the service's own ``MicroBatcher``: 32 concurrent clients, each
